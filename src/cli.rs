@@ -1,0 +1,397 @@
+//! The command line: verbs, `--json`, exit codes (0 ok, 1 the work failed, 2 the input is wrong).
+//! Results go to stdout, progress and logs to stderr.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::Pipeline;
+use crate::engine::{self, Cache, RunOptions, Status};
+use crate::error::is_user_error;
+use crate::pipeline::{self, Planned};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sertool",
+    version,
+    about = "Reproducible, content-hashed speech-emotion-recognition pipelines from one TOML file"
+)]
+struct Cli {
+    /// The cache directory (content-addressed stage outputs).
+    #[arg(long, global = true, default_value = "cache")]
+    cache: PathBuf,
+    /// Print one JSON document on stdout and nothing else there.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run what is stale and nothing else.
+    ///
+    /// Example: sertool run pipelines/demo.toml --jobs 2
+    Run {
+        pipeline: PathBuf,
+        /// Stages run at once (default: the number of cores).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Go on with independent stages after a stage fails.
+        #[arg(long)]
+        keep_going: bool,
+        /// Fail at once if another run holds the cache, instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Say which stages would run, and why.
+    ///
+    /// Example: sertool plan pipelines/demo.toml
+    Plan {
+        pipeline: PathBuf,
+        /// List cached stages too.
+        #[arg(long)]
+        all: bool,
+        /// Print the resolved configuration with every default filled in.
+        #[arg(long)]
+        show_config: bool,
+        /// Print the stage graph as Graphviz DOT (stale stages filled).
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Say what differs between a stage and its last cached run.
+    ///
+    /// Example: sertool explain pipelines/demo.toml report/demo
+    Explain { pipeline: PathBuf, stage: String },
+    /// Regenerate the report from the cache, without training anything.
+    ///
+    /// Example: sertool report pipelines/demo.toml
+    Report { pipeline: PathBuf },
+    /// Remove cache entries that none of the given pipelines reach.
+    ///
+    /// Example: sertool gc pipelines/demo.toml pipelines/cross_corpus.toml
+    Gc {
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// Write the built-in synthetic corpora (CREMA-D layout) and noises.
+    ///
+    /// Example: sertool synth data/synth
+    Synth {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Actors per corpus.
+        #[arg(long, default_value_t = 12)]
+        actors: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Every entry complete and matching its meta.json.
+    ///
+    /// Example: sertool cache verify
+    Verify,
+}
+
+/// Entry point of the binary; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (_, 0) => tracing::Level::WARN,
+        (_, 1) => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).try_init();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if is_user_error(&e) {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+}
+
+fn open(cli: &Cli, pipeline: &Path) -> anyhow::Result<(Cache, Pipeline)> {
+    let p = Pipeline::load(pipeline)?;
+    let cache = Cache::open(&cli.cache)?;
+    Ok((cache, p))
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Run { pipeline, jobs, keep_going, no_wait } => run(cli, pipeline, *jobs, *keep_going, !*no_wait),
+        Command::Plan { pipeline, all, show_config, dot } => plan(cli, pipeline, *all, *show_config, *dot),
+        Command::Explain { pipeline, stage } => explain(cli, pipeline, stage),
+        Command::Report { pipeline } => report(cli, pipeline),
+        Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
+        Command::Cache { command: CacheCommand::Verify } => verify(cli),
+        Command::Synth { dir, seed, actors } => {
+            let s = crate::corpus::synth::synth_all(dir, *seed, *actors)?;
+            if cli.json {
+                print_json(&json!(s));
+            } else {
+                for (name, n) in &s.corpora {
+                    println!("{}: {n} clips", dir.join(name).display());
+                }
+                println!("{}: {} noise files", dir.join("noise").display(), s.noise_files);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool) -> anyhow::Result<i32> {
+    let (cache, p) = open(cli, file)?;
+    let _lock = cache.lock(wait)?;
+    let cleaned = cache.clean_tmp()?;
+    if cleaned > 0 {
+        tracing::info!("removed {cleaned} unfinished stage output(s) left by an interrupted run");
+    }
+    let planned = pipeline::plan(p, &cache)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let opts = RunOptions { jobs, keep_going, progress: !cli.quiet && !cli.json && std::io::stderr().is_terminal() };
+    let summary = engine::execute(&planned.graph, &cache, &opts)?;
+    planned.fingerprints.save()?;
+    let published = pipeline::publish(&planned, &cache, Path::new("."))?;
+    let faults: usize = summary.stages.iter().filter(|s| s.status == Status::Ran).map(|s| s.faults).sum();
+    let code = if summary.failed > 0 { 1 } else { 0 };
+    if cli.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["faults"] = json!(faults);
+        v["published"] = json!(published);
+        print_json(&v);
+        return Ok(code);
+    }
+    for s in summary.stages.iter().filter(|s| s.status == Status::Failed) {
+        eprintln!("error: stage {} failed: {}", s.id, s.error.as_deref().unwrap_or(""));
+    }
+    if !cli.quiet {
+        let mut by_kind: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+        for s in &summary.stages {
+            let e = by_kind.entry(&s.kind).or_default();
+            e[match s.status {
+                Status::Ran => 0,
+                Status::Cached => 1,
+                Status::Failed => 2,
+                Status::Skipped => 3,
+            }] += 1;
+        }
+        for (k, [r, c, f, s]) in &by_kind {
+            eprintln!("  {k:<10} ran {r:>4}  cached {c:>4}  failed {f:>3}  skipped {s:>3}");
+        }
+        eprintln!(
+            "ran {}, cached {}, failed {}, skipped {} in {:.2} s",
+            summary.ran, summary.cached, summary.failed, summary.skipped, summary.wall_s
+        );
+        if faults > 0 {
+            eprintln!("{faults} per-utterance fault(s) recorded this run (faults.json in each stage's cache entry; `sertool plan --json` lists the keys)");
+        }
+    }
+    let report = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
+    if summary.failed == 0 {
+        if let Ok(md) = std::fs::read_to_string(&report) {
+            println!("{md}");
+            if !cli.quiet {
+                eprintln!("report: {}", report.display());
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn plan(cli: &Cli, file: &Path, all: bool, show_config: bool, dot: bool) -> anyhow::Result<i32> {
+    let (cache, p) = open(cli, file)?;
+    if show_config {
+        print_json(&p.to_json());
+        return Ok(0);
+    }
+    let planned = pipeline::plan(p, &cache)?;
+    planned.fingerprints.save()?;
+    if dot {
+        print!("{}", planned.graph.to_dot(&cache));
+        return Ok(0);
+    }
+    let g = &planned.graph;
+    let mut rows = Vec::new();
+    for (i, st) in g.stages.iter().enumerate() {
+        let cached = cache.is_complete(st.kind, &st.key);
+        let reasons = if cached { Vec::new() } else { g.explain(i, &cache) };
+        rows.push((st, cached, reasons));
+    }
+    let stale = rows.iter().filter(|r| !r.1).count();
+    if cli.json {
+        let stages: Vec<_> = rows
+            .iter()
+            .map(|(st, cached, why)| json!({"id": st.id, "kind": st.kind, "key": st.key, "status": if *cached {"cached"} else {"stale"}, "reasons": why}))
+            .collect();
+        print_json(&json!({"stale": stale, "cached": rows.len() - stale, "stages": stages}));
+        return Ok(0);
+    }
+    for (st, cached, why) in &rows {
+        if *cached {
+            if all {
+                println!("cached  {}", st.id);
+            }
+        } else {
+            println!("stale   {}  ({})", st.id, why.join("; "));
+        }
+    }
+    println!("{stale} stage(s) would run, {} cached", rows.len() - stale);
+    Ok(0)
+}
+
+fn explain(cli: &Cli, file: &Path, stage: &str) -> anyhow::Result<i32> {
+    let (cache, p) = open(cli, file)?;
+    let planned = pipeline::plan(p, &cache)?;
+    planned.fingerprints.save()?;
+    let g = &planned.graph;
+    let Some(i) = g.find(stage) else {
+        let mut near: Vec<&str> = g
+            .stages
+            .iter()
+            .map(|s| s.id.as_str())
+            .filter(|id| id.starts_with(stage.split('/').next().unwrap_or("")))
+            .take(8)
+            .collect();
+        if near.is_empty() {
+            near = g.stages.iter().map(|s| s.id.as_str()).take(8).collect();
+        }
+        return Err(crate::error::user_error(format!(
+            "no stage \"{stage}\" in {} (some that exist: {})",
+            file.display(),
+            near.join(", ")
+        )));
+    };
+    let st = &g.stages[i];
+    let cached = cache.is_complete(st.kind, &st.key);
+    let why = g.explain(i, &cache);
+    if cli.json {
+        print_json(
+            &json!({"id": st.id, "key": st.key, "status": if cached {"cached"} else {"stale"}, "reasons": why, "params": st.params, "inputs": st.inputs}),
+        );
+    } else {
+        println!("{} ({})", st.id, if cached { "cached" } else { "stale" });
+        println!("key {}", st.key);
+        for w in why {
+            println!("  - {w}");
+        }
+    }
+    Ok(0)
+}
+
+fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
+    let (cache, p) = open(cli, file)?;
+    let _lock = cache.lock(true)?;
+    let planned: Planned = pipeline::plan(p, &cache)?;
+    let g = &planned.graph;
+    let rep = &g.stages[planned.report];
+    let missing: Vec<&str> = rep
+        .deps
+        .iter()
+        .map(|&d| &g.stages[d])
+        .filter(|s| !cache.is_complete(s.kind, &s.key))
+        .map(|s| s.id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{} result(s) are not in the cache, so no report can be made without running them: {}{}\nhint: sertool run {}",
+            missing.len(),
+            missing.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+            if missing.len() > 5 { ", …" } else { "" },
+            file.display()
+        );
+    }
+    // Everything the report reads is cached: only the report stage itself can be stale.
+    let summary = engine::execute(g, &cache, &RunOptions { jobs: 1, keep_going: false, progress: false })?;
+    pipeline::publish(&planned, &cache, Path::new("."))?;
+    let path = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
+    if cli.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["report"] = json!(path.display().to_string());
+        print_json(&v);
+    } else {
+        print!("{}", std::fs::read_to_string(&path)?);
+    }
+    Ok(if summary.failed > 0 { 1 } else { 0 })
+}
+
+fn gc(cli: &Cli, files: &[PathBuf], dry_run: bool) -> anyhow::Result<i32> {
+    let cache = Cache::open(&cli.cache)?;
+    let _lock = cache.lock(true)?;
+    let mut keep = BTreeSet::new();
+    for f in files {
+        let planned = pipeline::plan(Pipeline::load(f)?, &cache)?;
+        planned.fingerprints.save()?;
+        for st in &planned.graph.stages {
+            keep.insert((st.kind.to_string(), st.key.clone()));
+        }
+    }
+    let entries = cache.entries()?;
+    let drop: Vec<_> = entries.iter().filter(|e| !keep.contains(*e)).collect();
+    let removed = if dry_run { 0 } else { cache.gc(&keep)? };
+    if cli.json {
+        print_json(
+            &json!({"entries": entries.len(), "unreachable": drop.len(), "removed": removed, "dry_run": dry_run}),
+        );
+    } else {
+        for (k, key) in &drop {
+            println!("{} {k}/{key}", if dry_run { "would remove" } else { "removed" });
+        }
+        println!(
+            "{} of {} entries unreachable{}",
+            drop.len(),
+            entries.len(),
+            if dry_run { " (dry run)" } else { ", removed" }
+        );
+    }
+    Ok(0)
+}
+
+fn verify(cli: &Cli) -> anyhow::Result<i32> {
+    let cache = Cache::open(&cli.cache)?;
+    let (n, problems) = cache.verify()?;
+    if cli.json {
+        print_json(&json!({"entries": n, "ok": problems.is_empty(), "problems": problems}));
+    } else {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        println!("{n} entries checked, {} problem(s)", problems.len());
+    }
+    Ok(if problems.is_empty() { 0 } else { 1 })
+}

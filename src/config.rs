@@ -1,0 +1,676 @@
+//! The pipeline TOML: schema, every default (in one place), path resolution, `${VAR}` expansion and
+//! validation. Errors name the file, line, column, table and key, in the form the conventions ask for.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::error::user_error;
+
+/// The whole pipeline file, as written (before resolution).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    pipeline: PipelineSection,
+    #[serde(default)]
+    labels: LabelsSection,
+    corpora: BTreeMap<String, RawCorpus>,
+    #[serde(default)]
+    noise: BTreeMap<String, RawNoise>,
+    #[serde(default)]
+    mix: MixSection,
+    #[serde(default)]
+    features: FeatureConfig,
+    models: BTreeMap<String, ModelConfig>,
+    experiments: Vec<RawExperiment>,
+    #[serde(default)]
+    report: ReportSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Names the report folder (reports/<name>/).
+    pub name: String,
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate_hz: u32,
+    /// Utterances of a corpus are split into this many shards, each its own stage instance.
+    #[serde(default = "default_shards")]
+    pub shards: u32,
+}
+
+fn default_sample_rate() -> u32 {
+    16_000
+}
+fn default_shards() -> u32 {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsSection {
+    /// The unified label space, in the order used for class indices.
+    #[serde(default = "default_classes")]
+    pub classes: Vec<String>,
+}
+
+impl Default for LabelsSection {
+    fn default() -> Self {
+        LabelsSection { classes: default_classes() }
+    }
+}
+
+fn default_classes() -> Vec<String> {
+    ["neutral", "happy", "angry", "sad"].map(String::from).to_vec()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCorpus {
+    kind: Spanned<String>,
+    root: Spanned<String>,
+    /// Native code → unified label; codes not listed are dropped. Default: the corpus kind's 4-class map.
+    #[serde(default)]
+    label_map: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    split: SplitConfig,
+}
+
+/// Speaker-independent split: speakers are ordered by a seeded hash and cut by these fractions.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    #[serde(default = "default_train_fraction")]
+    pub train: f64,
+    #[serde(default = "default_dev_fraction")]
+    pub dev: f64,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig { train: default_train_fraction(), dev: default_dev_fraction(), seed: default_seed() }
+    }
+}
+
+fn default_train_fraction() -> f64 {
+    0.7
+}
+fn default_dev_fraction() -> f64 {
+    0.1
+}
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoise {
+    kind: Spanned<String>,
+    root: Spanned<String>,
+    #[serde(default = "default_test_fraction")]
+    test_fraction: f64,
+    #[serde(default = "default_seed")]
+    seed: u64,
+}
+
+fn default_test_fraction() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixSection {
+    /// The SNR grid in dB; "clean" is always evaluated as well.
+    #[serde(default = "default_snrs")]
+    pub snr_db: Vec<f64>,
+    /// Which noise sources to mix (default: all).
+    #[serde(default)]
+    pub noise: Option<Vec<String>>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+impl Default for MixSection {
+    fn default() -> Self {
+        MixSection { snr_db: default_snrs(), noise: None, seed: default_seed() }
+    }
+}
+
+fn default_snrs() -> Vec<f64> {
+    vec![20.0, 10.0, 5.0, 0.0, -5.0]
+}
+
+/// Utterance-level log-mel statistics.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureConfig {
+    #[serde(default = "default_feature_kind")]
+    pub kind: String,
+    #[serde(default = "default_n_mels")]
+    pub n_mels: usize,
+    #[serde(default = "default_n_fft")]
+    pub n_fft: usize,
+    #[serde(default = "default_win_ms")]
+    pub win_ms: f64,
+    #[serde(default = "default_hop_ms")]
+    pub hop_ms: f64,
+    #[serde(default)]
+    pub fmin_hz: f64,
+    /// Upper mel edge; default: half the pipeline sample rate.
+    #[serde(default)]
+    pub fmax_hz: Option<f64>,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig {
+            kind: default_feature_kind(),
+            n_mels: default_n_mels(),
+            n_fft: default_n_fft(),
+            win_ms: default_win_ms(),
+            hop_ms: default_hop_ms(),
+            fmin_hz: 0.0,
+            fmax_hz: None,
+        }
+    }
+}
+
+fn default_feature_kind() -> String {
+    "logmel_stats".into()
+}
+fn default_n_mels() -> usize {
+    64
+}
+fn default_n_fft() -> usize {
+    512
+}
+fn default_win_ms() -> f64 {
+    25.0
+}
+fn default_hop_ms() -> f64 {
+    10.0
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default = "default_model_kind")]
+    pub kind: String,
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+}
+
+fn default_model_kind() -> String {
+    "mlp".into()
+}
+fn default_hidden() -> Vec<usize> {
+    vec![128]
+}
+fn default_epochs() -> usize {
+    60
+}
+fn default_batch() -> usize {
+    64
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_weight_decay() -> f64 {
+    1e-2
+}
+fn default_seeds() -> Vec<u64> {
+    vec![1]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: String,
+    train: Vec<Spanned<String>>,
+    test: Vec<Spanned<String>>,
+    #[serde(default)]
+    models: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// The metric in the table cells: uar, wa or macro_f1.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        ReportSection { metric: default_metric() }
+    }
+}
+
+fn default_metric() -> String {
+    "uar".into()
+}
+
+/// The kinds of corpus this version reads.
+pub const CORPUS_KINDS: &[&str] = &["cremad"];
+/// The kinds of noise source this version reads.
+pub const NOISE_KINDS: &[&str] = &["folder"];
+pub const MODEL_KINDS: &[&str] = &["mlp"];
+pub const METRICS: &[&str] = &["uar", "wa", "macro_f1"];
+
+/// A resolved, validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The TOML file as given on the command line.
+    pub file: PathBuf,
+    /// SHA-256 of the file's bytes (for the report's reproducibility line).
+    pub file_sha256: String,
+    pub pipeline: PipelineSection,
+    pub labels: LabelsSection,
+    pub corpora: BTreeMap<String, Corpus>,
+    pub noise: BTreeMap<String, NoiseSource>,
+    pub mix: MixSection,
+    pub features: FeatureConfig,
+    pub models: BTreeMap<String, ModelConfig>,
+    pub experiments: Vec<Experiment>,
+    pub report: ReportSection,
+}
+
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub name: String,
+    pub kind: String,
+    pub root: PathBuf,
+    pub label_map: BTreeMap<String, String>,
+    pub split: SplitConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct NoiseSource {
+    pub name: String,
+    pub kind: String,
+    pub root: PathBuf,
+    pub test_fraction: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub name: String,
+    pub train: Vec<String>,
+    pub test: Vec<String>,
+    pub models: Vec<String>,
+}
+
+/// The 4-class default mapping for a corpus kind (method.md, "Unified label space").
+pub fn default_label_map(kind: &str) -> BTreeMap<String, String> {
+    let pairs: &[(&str, &str)] = match kind {
+        "cremad" => &[("NEU", "neutral"), ("HAP", "happy"), ("ANG", "angry"), ("SAD", "sad")],
+        _ => &[],
+    };
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// Where in the file a problem is, for `file:line:col:` prefixes.
+struct Source<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+        (line, col)
+    }
+
+    fn at(&self, offset: usize) -> String {
+        let (line, col) = self.line_col(offset);
+        format!("{}:{line}:{col}", self.file.display())
+    }
+
+    /// The `[table]` header in force at `offset`, for messages like `in [mix]`.
+    fn table_at(&self, offset: usize) -> Option<String> {
+        let offset = offset.min(self.text.len());
+        self.text[..offset]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|l| l.split('#').next().unwrap_or(l).trim().to_string())
+    }
+
+    fn error(&self, offset: usize, msg: impl std::fmt::Display) -> anyhow::Error {
+        user_error(format!("{}: {msg}", self.at(offset)))
+    }
+}
+
+/// Turn serde's wording into the conventions' wording: `unknown key "x" in [t] (expected one of: a, b)`.
+fn describe_toml_error(src: &Source, err: &toml::de::Error) -> anyhow::Error {
+    let offset = err.span().map_or(0, |s| s.start);
+    let msg = err.message().trim().to_string();
+    let table = src.table_at(offset);
+    let in_table = table.as_ref().map(|t| format!(" in {t}")).unwrap_or_default();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail.split('`').enumerate().filter(|(i, _)| i % 2 == 1).map(|(_, s)| s).collect();
+        let hint =
+            if expected.is_empty() { String::new() } else { format!(" (expected one of: {})", expected.join(", ")) };
+        return src.error(offset, format!("unknown key \"{key}\"{in_table}{hint}"));
+    }
+    // Name the key whose value is wrong, read from the line itself.
+    let (line, _) = src.line_col(offset);
+    let key = src
+        .text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    match key {
+        Some(k) => src.error(offset, format!("key \"{k}\"{in_table}: {msg}")),
+        None => src.error(offset, format!("{msg}{}", if in_table.is_empty() { "" } else { &in_table })),
+    }
+}
+
+/// Expand `${VAR}` and `${VAR:-default}` from the environment; an unset variable without a default is an
+/// error at the value's position.
+fn expand_env(src: &Source, value: &Spanned<String>) -> anyhow::Result<String> {
+    let s = value.get_ref();
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end =
+            after.find('}').ok_or_else(|| src.error(value.span().start, format!("unterminated \"${{\" in \"{s}\"")))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        match (std::env::var(name), default) {
+            (Ok(v), _) if !v.is_empty() => out.push_str(&v),
+            (_, Some(d)) => out.push_str(d),
+            _ => {
+                return Err(src.error(
+                    value.span().start,
+                    format!("environment variable ${{{name}}} is not set (used in \"{s}\")"),
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl Pipeline {
+    /// Read, parse, resolve and validate a pipeline file.
+    pub fn load(file: &Path) -> anyhow::Result<Pipeline> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| user_error(format!("{}: cannot read pipeline file: {e}", file.display())))?;
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| user_error(format!("{}: not UTF-8 text", file.display())))?;
+        let file_sha256 = crate::engine::key::sha256_hex(&bytes);
+        let src = Source { file, text: &text };
+        let raw: RawPipeline = toml::from_str(&text).map_err(|e| describe_toml_error(&src, &e))?;
+        let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let at = |offset: usize, msg: String| src.error(offset, msg);
+
+        let p = &raw.pipeline;
+        if p.sample_rate_hz < 4000 {
+            return Err(at(
+                0,
+                format!("[pipeline] sample_rate_hz = {} is too low (expected ≥ 4000)", p.sample_rate_hz),
+            ));
+        }
+        if p.shards == 0 {
+            return Err(at(0, "[pipeline] shards must be ≥ 1".into()));
+        }
+        if raw.labels.classes.len() < 2 {
+            return Err(at(0, "[labels] classes needs at least two classes".into()));
+        }
+
+        let mut corpora = BTreeMap::new();
+        for (name, c) in &raw.corpora {
+            let kind = c.kind.get_ref();
+            if !CORPUS_KINDS.contains(&kind.as_str()) {
+                return Err(at(
+                    c.kind.span().start,
+                    format!(
+                        "corpus \"{name}\": unknown kind \"{kind}\" (expected one of: {})",
+                        CORPUS_KINDS.join(", ")
+                    ),
+                ));
+            }
+            let root = resolve(&expand_env(&src, &c.root)?);
+            if !root.is_dir() {
+                return Err(at(
+                    c.root.span().start,
+                    format!(
+                        "corpus \"{name}\": root \"{}\" is not a directory (resolved to {})\n\
+                         hint: for the built-in synthetic corpora run `sertool synth data/synth` first",
+                        c.root.get_ref(),
+                        root.display()
+                    ),
+                ));
+            }
+            let label_map = c.label_map.clone().unwrap_or_else(|| default_label_map(kind));
+            for (code, label) in &label_map {
+                if !raw.labels.classes.contains(label) {
+                    return Err(at(
+                        c.kind.span().start,
+                        format!(
+                            "corpus \"{name}\": label_map sends \"{code}\" to \"{label}\", which is not in [labels] classes ({})",
+                            raw.labels.classes.join(", ")
+                        ),
+                    ));
+                }
+            }
+            let s = &c.split;
+            if !(s.train > 0.0 && s.dev >= 0.0 && s.train + s.dev < 1.0) {
+                return Err(at(
+                    c.kind.span().start,
+                    format!(
+                        "corpus \"{name}\": split fractions train = {}, dev = {} must leave a test portion",
+                        s.train, s.dev
+                    ),
+                ));
+            }
+            corpora.insert(
+                name.clone(),
+                Corpus { name: name.clone(), kind: kind.clone(), root, label_map, split: c.split.clone() },
+            );
+        }
+
+        let mut noise = BTreeMap::new();
+        for (name, n) in &raw.noise {
+            let kind = n.kind.get_ref();
+            if !NOISE_KINDS.contains(&kind.as_str()) {
+                return Err(at(
+                    n.kind.span().start,
+                    format!("noise \"{name}\": unknown kind \"{kind}\" (expected one of: {})", NOISE_KINDS.join(", ")),
+                ));
+            }
+            let root = resolve(&expand_env(&src, &n.root)?);
+            if !root.is_dir() {
+                return Err(at(
+                    n.root.span().start,
+                    format!(
+                        "noise \"{name}\": root \"{}\" is not a directory (resolved to {})",
+                        n.root.get_ref(),
+                        root.display()
+                    ),
+                ));
+            }
+            if !(n.test_fraction > 0.0 && n.test_fraction < 1.0) {
+                return Err(at(n.kind.span().start, format!("noise \"{name}\": test_fraction must be in (0, 1)")));
+            }
+            noise.insert(
+                name.clone(),
+                NoiseSource {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    root,
+                    test_fraction: n.test_fraction,
+                    seed: n.seed,
+                },
+            );
+        }
+
+        let mut mix = raw.mix.clone();
+        let selected = mix.noise.clone().unwrap_or_else(|| noise.keys().cloned().collect());
+        for n in &selected {
+            if !noise.contains_key(n) {
+                return Err(at(0, format!("[mix] noise names \"{n}\", which is not a [noise.*] source")));
+            }
+        }
+        if !mix.snr_db.is_empty() && selected.is_empty() {
+            return Err(at(0, "[mix] snr_db is set but no [noise.*] source is defined".into()));
+        }
+        if let Some(bad) = mix.snr_db.iter().find(|v| !v.is_finite()) {
+            return Err(at(0, format!("[mix] snr_db contains {bad}, expected finite numbers")));
+        }
+        mix.noise = Some(selected);
+
+        let f = &raw.features;
+        if f.kind != "logmel_stats" {
+            return Err(at(0, format!("[features] unknown kind \"{}\" (expected one of: logmel_stats)", f.kind)));
+        }
+        let win = (f.win_ms * p.sample_rate_hz as f64 / 1000.0).round() as usize;
+        if win == 0 || win > f.n_fft || f.hop_ms <= 0.0 || f.n_mels == 0 {
+            return Err(at(
+                0,
+                format!("[features] win_ms = {} gives {win} samples; expected 0 < window ≤ n_fft = {}, hop_ms > 0, n_mels > 0", f.win_ms, f.n_fft),
+            ));
+        }
+
+        for (name, m) in &raw.models {
+            if !MODEL_KINDS.contains(&m.kind.as_str()) {
+                return Err(at(
+                    0,
+                    format!(
+                        "model \"{name}\": unknown kind \"{}\" (expected one of: {})",
+                        m.kind,
+                        MODEL_KINDS.join(", ")
+                    ),
+                ));
+            }
+            if m.seeds.is_empty() || m.epochs == 0 || m.batch_size == 0 {
+                return Err(at(0, format!("model \"{name}\": seeds, epochs and batch_size must be non-empty / ≥ 1")));
+            }
+        }
+
+        let mut experiments = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &raw.experiments {
+            if !seen.insert(e.name.clone()) {
+                return Err(at(0, format!("experiment name \"{}\" is used twice", e.name)));
+            }
+            for c in e.train.iter().chain(&e.test) {
+                if !corpora.contains_key(c.get_ref()) {
+                    return Err(at(
+                        c.span().start,
+                        format!(
+                            "experiment \"{}\" names corpus \"{}\", which is not a [corpora.*] entry",
+                            e.name,
+                            c.get_ref()
+                        ),
+                    ));
+                }
+            }
+            let models: Vec<String> = match &e.models {
+                Some(ms) => {
+                    for m in ms {
+                        if !raw.models.contains_key(m.get_ref()) {
+                            return Err(at(
+                                m.span().start,
+                                format!(
+                                    "experiment \"{}\" names model \"{}\", which is not a [models.*] entry",
+                                    e.name,
+                                    m.get_ref()
+                                ),
+                            ));
+                        }
+                    }
+                    ms.iter().map(|m| m.get_ref().clone()).collect()
+                }
+                None => raw.models.keys().cloned().collect(),
+            };
+            if e.train.is_empty() || e.test.is_empty() {
+                return Err(at(0, format!("experiment \"{}\" needs at least one train and one test corpus", e.name)));
+            }
+            experiments.push(Experiment {
+                name: e.name.clone(),
+                train: e.train.iter().map(|s| s.get_ref().clone()).collect(),
+                test: e.test.iter().map(|s| s.get_ref().clone()).collect(),
+                models,
+            });
+        }
+        if !METRICS.contains(&raw.report.metric.as_str()) {
+            return Err(at(
+                0,
+                format!("[report] metric \"{}\" (expected one of: {})", raw.report.metric, METRICS.join(", ")),
+            ));
+        }
+
+        Ok(Pipeline {
+            file: file.to_path_buf(),
+            file_sha256,
+            pipeline: raw.pipeline,
+            labels: raw.labels,
+            corpora,
+            noise,
+            mix,
+            features: raw.features,
+            models: raw.models,
+            experiments,
+            report: raw.report,
+        })
+    }
+
+    /// The resolved configuration with every default filled in (`sertool plan --show-config`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "pipeline": self.pipeline,
+            "labels": self.labels,
+            "corpora": self.corpora.values().map(|c| (c.name.clone(), serde_json::json!({
+                "kind": c.kind, "root": c.root.display().to_string(), "label_map": c.label_map, "split": c.split,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "noise": self.noise.values().map(|n| (n.name.clone(), serde_json::json!({
+                "kind": n.kind, "root": n.root.display().to_string(), "test_fraction": n.test_fraction, "seed": n.seed,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "mix": self.mix,
+            "features": self.features,
+            "models": self.models,
+            "experiments": self.experiments.iter().map(|e| serde_json::json!({
+                "name": e.name, "train": e.train, "test": e.test, "models": e.models,
+            })).collect::<Vec<_>>(),
+            "report": self.report,
+        })
+    }
+}

@@ -1,0 +1,314 @@
+//! The content-addressed store. Layout under the cache root:
+//!
+//! ```text
+//! lock                      held (flock) by the one run that may write
+//! fingerprints.json         (size, mtime, inode) → SHA-256 of external files
+//! tmp/                      stage outputs being written; emptied at the start of every run
+//! <kind>/<key>/             committed entries: output files + meta.json
+//! last/<kind>/<id-hash>     the key of the last committed run of a stage id (for `explain`)
+//! ```
+//!
+//! A stage writes into `tmp/` and the finished directory is renamed into place, so an entry is either
+//! complete or absent: a killed run leaves only `tmp/` litter, which the next run removes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::fingerprint::hash_file;
+
+/// Write a file so that readers see the old or the new content, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}.{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    {
+        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileRecord {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// meta.json of a committed entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub key: String,
+    pub stage: String,
+    pub kind: String,
+    pub version: u32,
+    pub params: serde_json::Value,
+    pub inputs: BTreeMap<String, String>,
+    pub tool_version: String,
+    pub finished_unix_s: u64,
+    pub seconds: f64,
+    pub faults: usize,
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub root: PathBuf,
+}
+
+/// Held for the whole of a run that writes to the cache; dropping it releases the lock.
+pub struct CacheLock {
+    _file: File,
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> anyhow::Result<Cache> {
+        std::fs::create_dir_all(root.join("tmp")).with_context(|| format!("creating cache {}", root.display()))?;
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    /// Take the cache's write lock. If another run holds it, say so on stderr and wait for it.
+    pub fn lock(&self, wait: bool) -> anyhow::Result<CacheLock> {
+        let path = self.root.join("lock");
+        let mut file = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                let who = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
+                if !wait {
+                    anyhow::bail!(
+                        "cache {} is in use by another sertool run{who}; not waiting (--no-wait)",
+                        self.root.display()
+                    );
+                }
+                eprintln!(
+                    "sertool: cache {} is in use by another sertool run{who}; waiting for it to finish",
+                    self.root.display()
+                );
+                file.lock().with_context(|| format!("locking {}", path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+        file.set_len(0)?;
+        write!(file, "pid {}", std::process::id())?;
+        file.flush()?;
+        Ok(CacheLock { _file: file })
+    }
+
+    /// Remove what killed runs left half-written. Call only while holding the lock.
+    pub fn clean_tmp(&self) -> anyhow::Result<usize> {
+        let tmp = self.root.join("tmp");
+        let mut n = 0;
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p)?;
+                } else {
+                    std::fs::remove_file(&p)?;
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn entry_dir(&self, kind: &str, key: &str) -> PathBuf {
+        self.root.join(kind).join(key)
+    }
+
+    pub fn is_complete(&self, kind: &str, key: &str) -> bool {
+        self.entry_dir(kind, key).join("meta.json").is_file()
+    }
+
+    pub fn read_meta(&self, kind: &str, key: &str) -> anyhow::Result<Meta> {
+        let p = self.entry_dir(kind, key).join("meta.json");
+        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
+    }
+
+    /// A fresh temporary directory for a stage to write into.
+    pub fn begin(&self, key: &str) -> anyhow::Result<PathBuf> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = self.root.join("tmp").join(format!(
+            "{key}.{}.{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// Hash the outputs, write meta.json, and rename the directory into place.
+    pub fn commit(&self, tmp: &Path, mut meta: Meta) -> anyhow::Result<()> {
+        meta.files = list_files(tmp)?;
+        let bytes = serde_json::to_vec_pretty(&meta)?;
+        write_atomic(&tmp.join("meta.json"), &bytes)?;
+        let dest = self.entry_dir(&meta.kind, &meta.key);
+        std::fs::create_dir_all(dest.parent().unwrap())?;
+        if dest.exists() {
+            // Same key, same content: keep the entry that is there.
+            std::fs::remove_dir_all(tmp)?;
+        } else {
+            std::fs::rename(tmp, &dest).with_context(|| format!("committing {}", dest.display()))?;
+        }
+        self.record_last(&meta.stage, &meta.kind, &meta.key)
+    }
+
+    fn last_path(&self, stage: &str, kind: &str) -> PathBuf {
+        let id = &super::key::sha256_hex(stage.as_bytes())[..24];
+        self.root.join("last").join(kind).join(format!("{id}.json"))
+    }
+
+    pub fn record_last(&self, stage: &str, kind: &str, key: &str) -> anyhow::Result<()> {
+        let doc = serde_json::json!({ "stage": stage, "key": key });
+        write_atomic(&self.last_path(stage, kind), doc.to_string().as_bytes())
+    }
+
+    /// The meta of the last committed run of this stage id, if its entry still exists.
+    pub fn last_meta(&self, stage: &str, kind: &str) -> Option<Meta> {
+        let bytes = std::fs::read(self.last_path(stage, kind)).ok()?;
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let key = doc.get("key")?.as_str()?;
+        self.read_meta(kind, key).ok()
+    }
+
+    /// Every committed entry as (kind, key).
+    pub fn entries(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for kind in std::fs::read_dir(&self.root)?.flatten() {
+            let name = kind.file_name().to_string_lossy().into_owned();
+            if !kind.path().is_dir() || name == "tmp" || name == "last" {
+                continue;
+            }
+            for e in std::fs::read_dir(kind.path())?.flatten() {
+                if e.path().is_dir() {
+                    out.push((name.clone(), e.file_name().to_string_lossy().into_owned()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Check every entry: meta.json parses, names its own key and kind, and every listed file exists
+    /// with its recorded size and hash. Returns one line per problem.
+    pub fn verify(&self) -> anyhow::Result<(usize, Vec<String>)> {
+        let entries = self.entries()?;
+        let problems: Vec<String> = {
+            use rayon::prelude::*;
+            entries.par_iter().flat_map_iter(|(kind, key)| self.verify_entry(kind, key)).collect()
+        };
+        let mut problems = problems;
+        let tmp_litter = std::fs::read_dir(self.root.join("tmp")).map(|r| r.count()).unwrap_or(0);
+        if tmp_litter > 0 {
+            problems.push(format!(
+                "tmp/: {tmp_litter} unfinished stage output(s) from an interrupted run (removed by the next run)"
+            ));
+        }
+        Ok((entries.len(), problems))
+    }
+
+    fn verify_entry(&self, kind: &str, key: &str) -> Vec<String> {
+        let dir = self.entry_dir(kind, key);
+        let meta = match self.read_meta(kind, key) {
+            Ok(m) => m,
+            Err(e) => return vec![format!("{kind}/{key}: {e:#}")],
+        };
+        let mut problems = Vec::new();
+        if meta.key != key || meta.kind != kind {
+            problems.push(format!("{kind}/{key}: meta.json names {}/{}", meta.kind, meta.key));
+        }
+        for f in &meta.files {
+            let p = dir.join(&f.name);
+            match std::fs::metadata(&p) {
+                Err(_) => problems.push(format!("{kind}/{key}: missing file {}", f.name)),
+                Ok(md) if md.len() != f.size => {
+                    problems.push(format!("{kind}/{key}: {} has {} bytes, meta says {}", f.name, md.len(), f.size))
+                }
+                Ok(_) => match hash_file(&p) {
+                    Ok(h) if h == f.sha256 => {}
+                    Ok(_) => problems.push(format!("{kind}/{key}: {} does not match its recorded SHA-256", f.name)),
+                    Err(e) => problems.push(format!("{kind}/{key}: reading {}: {e}", f.name)),
+                },
+            }
+        }
+        let listed: BTreeSet<&str> = meta.files.iter().map(|f| f.name.as_str()).collect();
+        if let Ok(found) = list_names(&dir) {
+            for name in found {
+                if name != "meta.json" && !listed.contains(name.as_str()) {
+                    problems.push(format!("{kind}/{key}: unlisted file {name}"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Remove every entry not in `keep`; returns how many were removed.
+    pub fn gc(&self, keep: &BTreeSet<(String, String)>) -> anyhow::Result<usize> {
+        let mut removed = 0;
+        for (kind, key) in self.entries()? {
+            if !keep.contains(&(kind.clone(), key.clone())) {
+                std::fs::remove_dir_all(self.entry_dir(&kind, &key))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Names of the regular files under `dir`, recursively, as relative paths with `/`.
+fn list_names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn list_files(dir: &Path) -> anyhow::Result<Vec<FileRecord>> {
+    list_names(dir)?
+        .into_iter()
+        .filter(|n| n != "meta.json")
+        .map(|name| {
+            let p = dir.join(&name);
+            let size = std::fs::metadata(&p)?.len();
+            let sha256 = hash_file(&p)?;
+            Ok(FileRecord { name, size, sha256 })
+        })
+        .collect()
+}

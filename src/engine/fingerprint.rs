@@ -1,0 +1,125 @@
+//! Fingerprint cheaply, hash surely: external files are known by (size, mtime, inode); their SHA-256 is
+//! remembered in `cache/fingerprints.json` and recomputed only when that triple changes. A `touch` thus
+//! costs one re-hash and never a rerun, and a no-op run over a large corpus costs one `stat` per file.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Entry {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    sha256: String,
+}
+
+/// The remembered fingerprints, loaded once per run and saved atomically.
+#[derive(Debug, Default)]
+pub struct Fingerprints {
+    path: PathBuf,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    dirty: Mutex<bool>,
+}
+
+fn stat_triple(path: &Path) -> std::io::Result<(u64, i128, u64)> {
+    let md = std::fs::metadata(path)?;
+    let mtime = md.modified()?;
+    let mtime_ns = match mtime.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&md);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Ok((md.len(), mtime_ns, inode))
+}
+
+/// SHA-256 of a file's content, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(super::key::hex(&h.finalize()))
+}
+
+impl Fingerprints {
+    pub fn load(path: &Path) -> anyhow::Result<Fingerprints> {
+        let entries = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Ok(Fingerprints { path: path.to_path_buf(), entries: Mutex::new(entries), dirty: Mutex::new(false) })
+    }
+
+    /// Content hash of one file, re-hashing only when its (size, mtime, inode) changed.
+    pub fn content_hash(&self, path: &Path) -> std::io::Result<String> {
+        let key = path.to_string_lossy().into_owned();
+        let (size, mtime_ns, inode) = stat_triple(path)?;
+        if let Some(e) = self.entries.lock().unwrap().get(&key) {
+            if e.size == size && e.mtime_ns == mtime_ns && e.inode == inode {
+                return Ok(e.sha256.clone());
+            }
+        }
+        let sha256 = hash_file(path)?;
+        self.entries.lock().unwrap().insert(key, Entry { size, mtime_ns, inode, sha256: sha256.clone() });
+        *self.dirty.lock().unwrap() = true;
+        Ok(sha256)
+    }
+
+    /// Hashes of many files in parallel; each result is that file's hash or its I/O error.
+    pub fn content_hashes(&self, paths: &[PathBuf]) -> Vec<std::io::Result<String>> {
+        paths.par_iter().map(|p| self.content_hash(p)).collect()
+    }
+
+    /// Write the state file atomically (temp + rename), if anything changed.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let mut dirty = self.dirty.lock().unwrap();
+        if !*dirty {
+            return Ok(());
+        }
+        let entries = self.entries.lock().unwrap();
+        let bytes = serde_json::to_vec(&*entries)?;
+        super::cache::write_atomic(&self.path, &bytes)?;
+        *dirty = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_keeps_hash_and_edit_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.bin");
+        std::fs::write(&f, b"hello").unwrap();
+        let fp = Fingerprints::load(&dir.path().join("state.json")).unwrap();
+        let h1 = fp.content_hash(&f).unwrap();
+        // Same content, new mtime: same hash.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options().write(true).open(&f).unwrap().set_modified(later).unwrap();
+        assert_eq!(fp.content_hash(&f).unwrap(), h1);
+        std::fs::write(&f, b"hellO").unwrap();
+        assert_ne!(fp.content_hash(&f).unwrap(), h1);
+        fp.save().unwrap();
+        let again = Fingerprints::load(&dir.path().join("state.json")).unwrap();
+        assert_eq!(again.entries.lock().unwrap().len(), 1);
+    }
+}

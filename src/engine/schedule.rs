@@ -1,0 +1,220 @@
+//! Runs the stale stages of a graph: a stage starts as soon as all its dependencies are committed,
+//! on a rayon pool of `jobs` threads. Cached stages are resolved without running; a failed stage marks
+//! everything downstream of it as skipped.
+
+use std::sync::mpsc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::cache::Meta;
+use super::{Cache, Graph, StageCtx};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub jobs: usize,
+    /// Go on with independent stages after a failure.
+    pub keep_going: bool,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ran,
+    Cached,
+    Failed,
+    /// Not run: a dependency failed, or the run stopped at a failure.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageOutcome {
+    pub id: String,
+    pub kind: String,
+    pub key: String,
+    pub status: Status,
+    pub seconds: f64,
+    pub faults: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub ran: usize,
+    pub cached: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub wall_s: f64,
+    pub stages: Vec<StageOutcome>,
+}
+
+enum Msg {
+    Done(usize, anyhow::Result<usize>, f64),
+}
+
+fn run_one(graph: &Graph, cache: &Cache, idx: usize) -> anyhow::Result<usize> {
+    let st = &graph.stages[idx];
+    let started = Instant::now();
+    let tmp = cache.begin(&st.key)?;
+    let ctx = StageCtx {
+        out: tmp.clone(),
+        inputs: st.deps.iter().map(|&d| cache.entry_dir(graph.stages[d].kind, &graph.stages[d].key)).collect(),
+        cache,
+    };
+    let faults = match (st.work)(&ctx) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if !faults.is_empty() {
+        let bytes = serde_json::to_vec_pretty(&faults)?;
+        std::fs::write(tmp.join("faults.json"), bytes)?;
+    }
+    let meta = Meta {
+        key: st.key.clone(),
+        stage: st.id.clone(),
+        kind: st.kind.to_string(),
+        version: st.version,
+        params: st.params.clone(),
+        inputs: st.inputs.clone(),
+        tool_version: crate::TOOL_VERSION.to_string(),
+        finished_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        seconds: started.elapsed().as_secs_f64(),
+        faults: faults.len(),
+        files: Vec::new(),
+    };
+    cache.commit(&tmp, meta)?;
+    Ok(faults.len())
+}
+
+fn spawn<'s>(scope: &rayon::Scope<'s>, graph: &'s Graph, cache: &'s Cache, tx: mpsc::Sender<Msg>, i: usize) {
+    scope.spawn(move |_| {
+        let t = Instant::now();
+        let r = run_one(graph, cache, i);
+        let _ = tx.send(Msg::Done(i, r, t.elapsed().as_secs_f64()));
+    });
+}
+
+/// Run every stale stage of `graph`. Must be called while holding the cache lock.
+pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let n = graph.stages.len();
+    let order = graph.topological_order();
+    let mut status: Vec<Option<Status>> = vec![None; n];
+    let mut seconds = vec![0.0; n];
+    let mut faults = vec![0usize; n];
+    let mut errors: Vec<Option<String>> = vec![None; n];
+    let mut dependents = vec![Vec::new(); n];
+    for (i, st) in graph.stages.iter().enumerate() {
+        for &d in &st.deps {
+            dependents[d].push(i);
+        }
+    }
+    // Cached stages are settled up front. A cached stage whose dependency is stale still counts as
+    // cached: its key covers the dependency's key, so the entry is exactly what a rerun would write.
+    for &i in &order {
+        let st = &graph.stages[i];
+        if cache.is_complete(st.kind, &st.key) {
+            status[i] = Some(Status::Cached);
+            // Keep `explain` pointing at what is current.
+            cache.record_last(&st.id, st.kind, &st.key)?;
+        }
+    }
+    let stale = status.iter().filter(|s| s.is_none()).count();
+    let bar = if opts.progress && stale > 0 {
+        let b = indicatif::ProgressBar::new(stale as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages  {msg}")
+                .unwrap(),
+        );
+        Some(b)
+    } else {
+        None
+    };
+
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut pending: Vec<usize> =
+        graph.stages.iter().map(|s| s.deps.iter().filter(|&&d| status[d] != Some(Status::Cached)).count()).collect();
+    let mut running = 0usize;
+    let mut stop = false;
+
+    pool.in_place_scope(|scope| {
+        for &i in &order {
+            if status[i].is_none() && pending[i] == 0 {
+                spawn(scope, graph, cache, tx.clone(), i);
+                running += 1;
+            }
+        }
+        while running > 0 {
+            let Msg::Done(i, result, secs) = rx.recv().expect("a worker always reports");
+            running -= 1;
+            seconds[i] = secs;
+            match result {
+                Ok(f) => {
+                    status[i] = Some(Status::Ran);
+                    faults[i] = f;
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                        b.set_message(graph.stages[i].id.clone());
+                    }
+                    for &j in &dependents[i] {
+                        pending[j] -= 1;
+                        if pending[j] == 0 && status[j].is_none() && !stop {
+                            spawn(scope, graph, cache, tx.clone(), j);
+                            running += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    status[i] = Some(Status::Failed);
+                    errors[i] = Some(format!("{e:#}"));
+                    if let Some(b) = &bar {
+                        b.println(format!("error: stage {} failed: {e:#}", graph.stages[i].id));
+                    }
+                    if !opts.keep_going {
+                        stop = true;
+                    }
+                }
+            }
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for s in status.iter_mut() {
+        if s.is_none() {
+            *s = Some(Status::Skipped);
+        }
+    }
+    let stages: Vec<StageOutcome> = graph
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StageOutcome {
+            id: st.id.clone(),
+            kind: st.kind.to_string(),
+            key: st.key.clone(),
+            status: status[i].unwrap(),
+            seconds: seconds[i],
+            faults: faults[i],
+            error: errors[i].take(),
+        })
+        .collect();
+    let count = |s: Status| stages.iter().filter(|o| o.status == s).count();
+    Ok(Summary {
+        ran: count(Status::Ran),
+        cached: count(Status::Cached),
+        failed: count(Status::Failed),
+        skipped: count(Status::Skipped),
+        wall_s: started.elapsed().as_secs_f64(),
+        stages,
+    })
+}

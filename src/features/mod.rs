@@ -1,0 +1,188 @@
+//! Utterance-level features: log-mel frames (librosa conventions: periodic Hann, center=True with zero
+//! padding, Slaney mel scale and area normalisation, power spectrum, 10·log10 with a 1e-10 floor) and
+//! their per-band mean and standard deviation.
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex};
+
+use crate::config::FeatureConfig;
+
+/// Slaney's mel scale (librosa's default, `htk=False`).
+pub fn hz_to_mel(f: f64) -> f64 {
+    let f_sp = 200.0 / 3.0;
+    let min_log_hz = 1000.0;
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = (6.4f64).ln() / 27.0;
+    if f >= min_log_hz {
+        min_log_mel + (f / min_log_hz).ln() / logstep
+    } else {
+        f / f_sp
+    }
+}
+
+pub fn mel_to_hz(m: f64) -> f64 {
+    let f_sp = 200.0 / 3.0;
+    let min_log_hz = 1000.0;
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = (6.4f64).ln() / 27.0;
+    if m >= min_log_mel {
+        min_log_hz * (logstep * (m - min_log_mel)).exp()
+    } else {
+        f_sp * m
+    }
+}
+
+/// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'), row-major
+/// `n_mels × (n_fft/2 + 1)`.
+pub fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Vec<Vec<f64>> {
+    let n_bins = n_fft / 2 + 1;
+    let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * sr / n_fft as f64).collect();
+    let (mmin, mmax) = (hz_to_mel(fmin), hz_to_mel(fmax));
+    let mel_f: Vec<f64> =
+        (0..n_mels + 2).map(|i| mel_to_hz(mmin + (mmax - mmin) * i as f64 / (n_mels + 1) as f64)).collect();
+    (0..n_mels)
+        .map(|m| {
+            let enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
+            fft_freqs
+                .iter()
+                .map(|&f| {
+                    let lower = (f - mel_f[m]) / (mel_f[m + 1] - mel_f[m]);
+                    let upper = (mel_f[m + 2] - f) / (mel_f[m + 2] - mel_f[m + 1]);
+                    lower.min(upper).max(0.0) * enorm
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A reusable log-mel extractor (plans and tables built once per shard).
+pub struct LogMel {
+    n_fft: usize,
+    hop: usize,
+    window: Vec<f32>,
+    /// Sparse filterbank: for each band, (first bin, weights).
+    bands: Vec<(usize, Vec<f32>)>,
+    fft: Arc<dyn RealToComplex<f32>>,
+}
+
+impl LogMel {
+    pub fn new(cfg: &FeatureConfig, sample_rate: u32) -> LogMel {
+        let sr = sample_rate as f64;
+        let win = (cfg.win_ms * sr / 1000.0).round() as usize;
+        let hop = ((cfg.hop_ms * sr / 1000.0).round() as usize).max(1);
+        let n_fft = cfg.n_fft;
+        // Periodic Hann of `win` samples, centred in n_fft (librosa's pad_center).
+        let mut window = vec![0f32; n_fft];
+        let left = (n_fft - win) / 2;
+        for i in 0..win {
+            window[left + i] = (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / win as f64).cos()) as f32;
+        }
+        let fmax = cfg.fmax_hz.unwrap_or(sr / 2.0);
+        let fb = mel_filterbank(sr, n_fft, cfg.n_mels, cfg.fmin_hz, fmax);
+        let bands = fb
+            .iter()
+            .map(|row| {
+                let first = row.iter().position(|&w| w > 0.0).unwrap_or(0);
+                let last = row.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+                (first, row[first..=last.max(first)].iter().map(|&w| w as f32).collect())
+            })
+            .collect();
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
+        LogMel { n_fft, hop, window, bands, fft }
+    }
+
+    pub fn n_mels(&self) -> usize {
+        self.bands.len()
+    }
+
+    /// Log-mel frames in dB, frame-major (`frames × n_mels`).
+    pub fn frames(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let pad = self.n_fft / 2;
+        let n_frames = 1 + x.len() / self.hop;
+        let mut input = self.fft.make_input_vec();
+        let mut spec = self.fft.make_output_vec();
+        let mut scratch = self.fft.make_scratch_vec();
+        let mut power = vec![0f32; spec.len()];
+        let mut out = Vec::with_capacity(n_frames);
+        for t in 0..n_frames {
+            let start = (t * self.hop) as isize - pad as isize;
+            for (i, v) in input.iter_mut().enumerate() {
+                let j = start + i as isize;
+                let s = if j >= 0 && (j as usize) < x.len() { x[j as usize] } else { 0.0 };
+                *v = s * self.window[i];
+            }
+            self.fft
+                .process_with_scratch(&mut input, &mut spec, &mut scratch)
+                .expect("buffer sizes come from the plan");
+            for (p, c) in power.iter_mut().zip(&spec) {
+                *p = c.norm_sqr();
+            }
+            let frame: Vec<f32> = self
+                .bands
+                .iter()
+                .map(|(first, w)| {
+                    let e: f32 = w.iter().zip(&power[*first..]).map(|(a, b)| a * b).sum();
+                    10.0 * e.max(1e-10).log10()
+                })
+                .collect();
+            out.push(frame);
+        }
+        out
+    }
+
+    /// Per-band mean then per-band standard deviation (population), `2 · n_mels` values.
+    pub fn stats(&self, x: &[f32]) -> Vec<f32> {
+        let frames = self.frames(x);
+        let m = self.n_mels();
+        let n = frames.len() as f64;
+        let mut mean = vec![0f64; m];
+        for f in &frames {
+            for (a, &v) in mean.iter_mut().zip(f) {
+                *a += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|a| *a /= n);
+        let mut var = vec![0f64; m];
+        for f in &frames {
+            for ((a, &v), mu) in var.iter_mut().zip(f).zip(&mean) {
+                *a += (v as f64 - mu).powi(2);
+            }
+        }
+        mean.iter().map(|&v| v as f32).chain(var.iter().map(|&v| (v / n).sqrt() as f32)).collect()
+    }
+}
+
+pub fn dim(cfg: &FeatureConfig) -> usize {
+    2 * cfg.n_mels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slaney_mel_scale_roundtrip_and_known_points() {
+        assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
+        for f in [0.0, 300.0, 999.0, 1000.0, 4000.0, 8000.0] {
+            assert!((mel_to_hz(hz_to_mel(f)) - f).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn a_tone_lights_the_band_that_contains_it() {
+        let cfg = FeatureConfig::default();
+        let lm = LogMel::new(&cfg, 16_000);
+        let x: Vec<f32> =
+            (0..16_000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin()).collect();
+        let frames = lm.frames(&x);
+        assert_eq!(frames.len(), 1 + 16_000 / 160);
+        let mid = &frames[50];
+        let best = mid.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let fb = mel_filterbank(16_000.0, 512, 64, 0.0, 8000.0);
+        let bin = (1000.0 * 512.0 / 16_000.0) as usize;
+        let best_fb = (0..64).max_by(|&a, &b| fb[a][bin].total_cmp(&fb[b][bin])).unwrap();
+        assert_eq!(best, best_fb);
+        assert_eq!(lm.stats(&x).len(), 128);
+    }
+}

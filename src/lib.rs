@@ -1,0 +1,19 @@
+//! sertool: one TOML file in, a reproducible, content-hashed speech-emotion-recognition pipeline out.
+//!
+//! The map of the crate lives in ARCHITECTURE.md at the repository root.
+
+pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod corpus;
+pub mod engine;
+pub mod error;
+pub mod features;
+pub mod pipeline;
+pub mod report;
+pub mod rng;
+pub mod table;
+pub mod train;
+
+/// Version recorded in every cache entry's meta.json.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

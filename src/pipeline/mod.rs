@@ -1,0 +1,343 @@
+//! From a pipeline file to a stage graph. Planning scans every corpus and noise folder (file names,
+//! label files and fingerprints; no audio is decoded), so the whole graph, with every key, is known
+//! before anything runs and `plan` can say exactly what `run` would do.
+//!
+//! Stage kinds and what their keys cover:
+//!
+//! ```text
+//! manifest/<corpus>                        label map, split, the scanned rows (ids, labels, content hashes)
+//! noise/<source>                           pool split settings, the noise files' content hashes
+//! mix/<corpus>/<cond>/shardNN              SNR, seed, rate, the shard's test utterances, the noise pool
+//! features/<corpus>/<cond>/shardNN         feature settings, rate, the shard's utterances (+ its recipes)
+//! train/<model>/<train corpora>/seedN      model settings, seed, train manifests and clean features
+//! eval/<model>/<train>/seedN/<test>/<cond> the model, the test manifest, the condition's features
+//! report/<pipeline>                        every eval
+//! ```
+//!
+//! Shards hold the utterances whose stable id hash falls in them, and their keys depend on those
+//! utterances' content hashes only, so editing one WAV reruns one shard per condition.
+
+pub mod stages;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::audio::noise::{list_wavs, NoiseFile};
+use crate::config::Pipeline;
+use crate::corpus::{self, shard_of, Scan, Utterance};
+use crate::engine::fingerprint::Fingerprints;
+use crate::engine::key::sha256_hex;
+use crate::engine::{Cache, Graph, StageSpec};
+
+/// A test condition: clean, or one noise source at one SNR.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Condition {
+    pub name: String,
+    pub noise: Option<String>,
+    pub snr_db: Option<f64>,
+}
+
+impl Condition {
+    pub fn clean() -> Condition {
+        Condition { name: "clean".into(), noise: None, snr_db: None }
+    }
+
+    pub fn noisy(noise: &str, snr: f64) -> Condition {
+        Condition { name: format!("{noise}.snr{snr}"), noise: Some(noise.into()), snr_db: Some(snr) }
+    }
+}
+
+pub struct Planned {
+    pub pipeline: Arc<Pipeline>,
+    pub graph: Graph,
+    pub scans: BTreeMap<String, Arc<Scan>>,
+    pub manifests: BTreeMap<String, usize>,
+    pub report: usize,
+    pub fingerprints: Arc<Fingerprints>,
+}
+
+/// The conditions of a pipeline in table order: clean, then each noise × SNR.
+pub fn conditions(p: &Pipeline) -> Vec<Condition> {
+    let mut out = vec![Condition::clean()];
+    for n in p.mix.noise.as_deref().unwrap_or_default() {
+        for &snr in &p.mix.snr_db {
+            out.push(Condition::noisy(n, snr));
+        }
+    }
+    out
+}
+
+fn hash_json(v: &serde_json::Value) -> String {
+    sha256_hex(v.to_string().as_bytes())
+}
+
+/// Content identity of a set of utterances (ids and audio hashes), for shard keys.
+fn audio_identity<'a>(utts: impl Iterator<Item = &'a Utterance>) -> String {
+    let v: Vec<(&str, &str)> = utts.map(|u| (u.id.as_str(), u.content_hash.as_str())).collect();
+    hash_json(&json!(v))
+}
+
+fn shard_name(k: u32) -> String {
+    format!("shard{k:02}")
+}
+
+/// Scan and build the graph.
+pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
+    let p = Arc::new(p);
+    let fp = Arc::new(Fingerprints::load(&cache.root.join("fingerprints.json"))?);
+    let mut graph = Graph::default();
+    let rate = p.pipeline.sample_rate_hz;
+    let shards = p.pipeline.shards;
+
+    // Corpora and their manifests.
+    let mut scans = BTreeMap::new();
+    let mut manifests = BTreeMap::new();
+    for (name, c) in &p.corpora {
+        let scan = Arc::new(corpus::scan(c, &fp)?);
+        let rows = json!(scan.utterances);
+        let params = json!({
+            "corpus_kind": c.kind,
+            "label_map": c.label_map,
+            "classes": p.labels.classes,
+            "split": c.split,
+        });
+        let mut inputs = BTreeMap::new();
+        inputs.insert("scan".to_string(), hash_json(&rows));
+        for (f, h) in &scan.metadata_hashes {
+            inputs.insert(format!("file:{f}"), h.clone());
+        }
+        let s = scan.clone();
+        let idx = graph.add(StageSpec {
+            id: format!("manifest/{name}"),
+            kind: "manifest",
+            version: 1,
+            params,
+            inputs,
+            deps: vec![],
+            work: Box::new(move |ctx| stages::manifest(ctx, &s)),
+        });
+        manifests.insert(name.clone(), idx);
+        scans.insert(name.clone(), scan);
+    }
+    fp.save()?;
+
+    // Noise pools.
+    let mut pools = BTreeMap::new();
+    for (name, n) in &p.noise {
+        let rels = list_wavs(&n.root)
+            .map_err(|e| crate::error::user_error(format!("noise \"{name}\": listing {}: {e}", n.root.display())))?;
+        anyhow::ensure!(
+            !rels.is_empty(),
+            crate::error::UserError(format!("noise \"{name}\": no .wav files under {}", n.root.display()))
+        );
+        let paths: Vec<_> = rels.iter().map(|r| n.root.join(r)).collect();
+        let files: Vec<NoiseFile> = rels
+            .iter()
+            .zip(fp.content_hashes(&paths))
+            .map(|(r, h)| Ok(NoiseFile { path: r.clone(), sha256: h? }))
+            .collect::<std::io::Result<_>>()?;
+        let mut inputs = BTreeMap::new();
+        inputs.insert("files".to_string(), hash_json(&json!(files)));
+        let (tf, seed) = (n.test_fraction, n.seed);
+        let idx = graph.add(StageSpec {
+            id: format!("noise/{name}"),
+            kind: "noise_pool",
+            version: 1,
+            params: json!({ "test_fraction": tf, "seed": seed }),
+            inputs,
+            deps: vec![],
+            work: Box::new(move |ctx| stages::noise_pool(ctx, &files, tf, seed)),
+        });
+        pools.insert(name.clone(), idx);
+    }
+    fp.save()?;
+
+    // Which corpora need which conditions: sources need clean features of every split;
+    // targets need every condition, for their test split only.
+    let conds = conditions(&p);
+    let feature_params =
+        json!({ "features": p.features, "sample_rate_hz": rate, "resampler": crate::audio::RESAMPLER });
+    let used: BTreeSet<&String> = p.experiments.iter().flat_map(|e| e.train.iter().chain(&e.test)).collect();
+    // features[(corpus, condition)] = the shard stages
+    let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for name in used {
+        let scan = &scans[name];
+        for cond in &conds {
+            let mut stage_ids = Vec::new();
+            for k in 0..shards {
+                let in_shard = |u: &&Utterance| shard_of(&u.id, shards) == k;
+                let utts: Vec<Utterance> = match cond.noise {
+                    None => scan.labeled().filter(in_shard).cloned().collect(),
+                    Some(_) => scan.labeled().filter(in_shard).filter(|u| u.split == "test").cloned().collect(),
+                };
+                if utts.is_empty() {
+                    continue;
+                }
+                let mut inputs = BTreeMap::new();
+                inputs.insert("audio".to_string(), audio_identity(utts.iter()));
+                let mut deps = Vec::new();
+                let mut noise_root = None;
+                if let (Some(noise), Some(snr)) = (&cond.noise, cond.snr_db) {
+                    let mix_params = json!({
+                        "condition": cond.name, "snr_db": snr, "seed": p.mix.seed,
+                        "sample_rate_hz": rate, "resampler": crate::audio::RESAMPLER,
+                        "snr_definition": "whole-utterance power",
+                    });
+                    let (u2, root, cname, seed) =
+                        (utts.clone(), p.noise[noise].root.clone(), cond.name.clone(), p.mix.seed);
+                    let mix = graph.add(StageSpec {
+                        id: format!("mix/{name}/{}/{}", cond.name, shard_name(k)),
+                        kind: "mix",
+                        version: 1,
+                        params: mix_params,
+                        inputs: inputs.clone(),
+                        deps: vec![pools[noise]],
+                        work: Box::new(move |ctx| stages::mix(ctx, &u2, &root, &cname, snr, seed, rate)),
+                    });
+                    deps.push(mix);
+                    noise_root = Some(p.noise[noise].root.clone());
+                }
+                let cfg = p.features.clone();
+                let idx = graph.add(StageSpec {
+                    id: format!("features/{name}/{}/{}", cond.name, shard_name(k)),
+                    kind: "features",
+                    version: 1,
+                    params: feature_params.clone(),
+                    inputs,
+                    deps,
+                    work: Box::new(move |ctx| stages::features(ctx, &utts, &cfg, rate, noise_root.as_deref())),
+                });
+                stage_ids.push(idx);
+            }
+            features.insert((name.clone(), cond.name.clone()), stage_ids);
+        }
+    }
+
+    // Training: one per (model, train corpora, seed), shared by the experiments that use it.
+    let classes = p.labels.classes.clone();
+    let mut trains: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
+    let mut evals = Vec::new();
+    for e in &p.experiments {
+        let train_set = e.train.join("+");
+        for m in &e.models {
+            let mcfg = p.models[m].clone();
+            for &seed in &mcfg.seeds {
+                let tkey = (m.clone(), train_set.clone(), seed);
+                let train_idx = match trains.get(&tkey) {
+                    Some(&i) => i,
+                    None => {
+                        let mut deps: Vec<usize> = e.train.iter().map(|c| manifests[c]).collect();
+                        let n_manifests = deps.len();
+                        for c in &e.train {
+                            deps.extend(&features[&(c.clone(), "clean".to_string())]);
+                        }
+                        let mut params_cfg = serde_json::to_value(&mcfg)?;
+                        params_cfg.as_object_mut().unwrap().remove("seeds");
+                        let (cfg, cls) = (mcfg.clone(), classes.clone());
+                        let i = graph.add(StageSpec {
+                            id: format!("train/{m}/{train_set}/seed{seed}"),
+                            kind: "train",
+                            version: 1,
+                            params: json!({ "model": params_cfg, "seed": seed, "classes": classes }),
+                            inputs: BTreeMap::new(),
+                            deps,
+                            work: Box::new(move |ctx| stages::train(ctx, n_manifests, &cfg, seed, &cls)),
+                        });
+                        trains.insert(tkey, i);
+                        i
+                    }
+                };
+                for t in &e.test {
+                    for cond in &conds {
+                        let id = format!("eval/{m}/{train_set}/seed{seed}/{t}/{}", cond.name);
+                        if graph.find(&id).is_some() {
+                            continue;
+                        }
+                        let mut deps = vec![train_idx, manifests[t]];
+                        deps.extend(&features[&(t.clone(), cond.name.clone())]);
+                        let cls = classes.clone();
+                        let i = graph.add(StageSpec {
+                            id,
+                            kind: "eval",
+                            version: 1,
+                            params: json!({ "condition": cond }),
+                            inputs: BTreeMap::new(),
+                            deps,
+                            work: Box::new(move |ctx| stages::eval(ctx, &cls)),
+                        });
+                        evals.push((
+                            i,
+                            stages::EvalInfo {
+                                model: m.clone(),
+                                train: train_set.clone(),
+                                test: t.clone(),
+                                condition: cond.name.clone(),
+                                seed,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    let info: Vec<stages::EvalInfo> = evals.iter().map(|(_, i)| i.clone()).collect();
+    let report_params = json!({
+        "metric": p.report.metric,
+        "conditions": conds,
+        "classes": classes,
+        "experiments": p.experiments.iter().map(|e| json!({"name": e.name, "train": e.train, "test": e.test, "models": e.models})).collect::<Vec<_>>(),
+        "evals": info,
+    });
+    let pipeline_for_report = p.clone();
+    let report = graph.add(StageSpec {
+        id: format!("report/{}", p.pipeline.name),
+        kind: "report",
+        version: 1,
+        params: report_params,
+        inputs: BTreeMap::new(),
+        deps: evals.iter().map(|(i, _)| *i).collect(),
+        work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info)),
+    });
+
+    Ok(Planned { pipeline: p, graph, scans, manifests, report, fingerprints: fp })
+}
+
+/// Copy a cached file to a user-facing folder, atomically, only when its content differs.
+fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(src)?;
+    if std::fs::read(dest).ok().as_deref() == Some(&bytes[..]) {
+        return Ok(());
+    }
+    crate::engine::cache::write_atomic(dest, &bytes)
+}
+
+/// Write manifests/<corpus>.{parquet,csv,ingest.json} and reports/<name>/* from the cache.
+pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
+    for (name, &idx) in &planned.manifests {
+        let st = &planned.graph.stages[idx];
+        if !cache.is_complete(st.kind, &st.key) {
+            continue;
+        }
+        let dir = cache.entry_dir(st.kind, &st.key);
+        for (src, ext) in [("manifest.parquet", "parquet"), ("manifest.csv", "csv"), ("ingest.json", "ingest.json")] {
+            let dest = workdir.join("manifests").join(format!("{name}.{ext}"));
+            publish_file(&dir.join(src), &dest)?;
+            written.push(dest.display().to_string());
+        }
+    }
+    let st = &planned.graph.stages[planned.report];
+    if cache.is_complete(st.kind, &st.key) {
+        let dir = cache.entry_dir(st.kind, &st.key);
+        for f in ["report.md", "results.csv", "results.json"] {
+            let dest = workdir.join("reports").join(&planned.pipeline.pipeline.name).join(f);
+            publish_file(&dir.join(f), &dest)?;
+            written.push(dest.display().to_string());
+        }
+    }
+    Ok(written)
+}

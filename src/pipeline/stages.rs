@@ -1,0 +1,422 @@
+//! The work of each stage kind. Each function reads its inputs' committed directories and writes into
+//! `ctx.out`; per-utterance problems come back as faults, anything else is an error that fails the stage.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::audio::mix::{self, Recipe};
+use crate::audio::noise::{split_pools, NoiseFile, NoisePools};
+use crate::audio::{load_mono, wav_info};
+use crate::config::{FeatureConfig, ModelConfig, Pipeline};
+use crate::corpus::{Scan, Utterance};
+use crate::engine::StageCtx;
+use crate::error::Fault;
+use crate::features::LogMel;
+use crate::table::{self, Columns};
+use crate::train::metrics::{self, Metrics};
+use crate::train::mlp::{argmax, Mlp, Standardizer};
+
+fn fault(u: &Utterance, corpus: &str, what: &str, detail: impl std::fmt::Display) -> Fault {
+    Fault {
+        corpus: corpus.to_string(),
+        utterance: u.id.clone(),
+        file: u.rel_path.clone(),
+        what: what.to_string(),
+        detail: format!("{detail:#}"),
+    }
+}
+
+fn corpus_of(id: &str) -> &str {
+    id.split('/').next().unwrap_or(id)
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Ingestion summary: counts by unified label × split, speakers per split, what was dropped and why.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub corpus: String,
+    pub utterances: usize,
+    pub labeled: usize,
+    pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+    pub speakers_per_split: BTreeMap<String, usize>,
+    pub dropped_by_native_label: BTreeMap<String, usize>,
+    pub faults: usize,
+}
+
+pub fn manifest(ctx: &StageCtx, scan: &Scan) -> anyhow::Result<Vec<Fault>> {
+    let mut faults = scan.faults.clone();
+    let infos: Vec<Result<crate::audio::WavInfo, anyhow::Error>> =
+        scan.utterances.par_iter().map(|u| wav_info(&u.path)).collect();
+    let mut duration = Vec::new();
+    let mut rate = Vec::new();
+    let mut channels = Vec::new();
+    for (u, info) in scan.utterances.iter().zip(&infos) {
+        match info {
+            Ok(i) => {
+                if i.frames == 0 {
+                    faults.push(fault(u, &scan.corpus, "empty audio", "the WAV file holds no samples"));
+                }
+                duration.push(i.frames as f64 / i.sample_rate.max(1) as f64);
+                rate.push(i.sample_rate);
+                channels.push(i.channels as u32);
+            }
+            Err(e) => {
+                faults.push(fault(u, &scan.corpus, "unreadable audio", e));
+                duration.push(0.0);
+                rate.push(0);
+                channels.push(0);
+            }
+        }
+    }
+    let us = &scan.utterances;
+    let batch = Columns::new()
+        .strings("id", us.iter().map(|u| &u.id))
+        .strings("path", us.iter().map(|u| &u.rel_path))
+        .strings("speaker", us.iter().map(|u| &u.speaker))
+        .strings("gender", us.iter().map(|u| &u.gender))
+        .strings("split", us.iter().map(|u| &u.split))
+        .strings("native_label", us.iter().map(|u| &u.native_label))
+        .opt_strings("label", us.iter().map(|u| u.label.clone()))
+        .opt_strings(
+            "drop_reason",
+            us.iter().map(|u| u.label.is_none().then(|| format!("label {} not in the label map", u.native_label))),
+        )
+        .f64s("duration_s", duration.iter().copied())
+        .u32s("sample_rate_hz", rate.iter().copied())
+        .u32s("channels", channels.iter().copied())
+        .strings("content_sha256", us.iter().map(|u| &u.content_hash))
+        .batch()?;
+    table::write_parquet(&ctx.out.join("manifest.parquet"), &batch, &[("sertool.corpus", scan.corpus.clone())])?;
+    let mut csv = String::from("id,path,speaker,gender,split,native_label,label,duration_s,sample_rate_hz\n");
+    for (i, u) in us.iter().enumerate().take(50) {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{:.3},{}\n",
+            u.id,
+            u.rel_path,
+            u.speaker,
+            u.gender,
+            u.split,
+            u.native_label,
+            u.label.as_deref().unwrap_or(""),
+            duration[i],
+            rate[i]
+        ));
+    }
+    std::fs::write(ctx.out.join("manifest.csv"), csv)?;
+    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut speakers: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    let mut dropped = BTreeMap::new();
+    for u in us {
+        match &u.label {
+            Some(l) => {
+                *counts.entry(l.clone()).or_default().entry(u.split.clone()).or_default() += 1;
+                speakers.entry(u.split.clone()).or_default().insert(&u.speaker);
+            }
+            None => *dropped.entry(u.native_label.clone()).or_default() += 1,
+        }
+    }
+    let report = IngestReport {
+        corpus: scan.corpus.clone(),
+        utterances: us.len(),
+        labeled: us.iter().filter(|u| u.label.is_some()).count(),
+        counts,
+        speakers_per_split: speakers.into_iter().map(|(k, v)| (k, v.len())).collect(),
+        dropped_by_native_label: dropped,
+        faults: faults.len(),
+    };
+    write_json(&ctx.out.join("ingest.json"), &report)?;
+    Ok(faults)
+}
+
+pub fn noise_pool(ctx: &StageCtx, files: &[NoiseFile], test_fraction: f64, seed: u64) -> anyhow::Result<Vec<Fault>> {
+    let pools = split_pools(files, test_fraction, seed);
+    write_json(&ctx.out.join("pool.json"), &pools)?;
+    Ok(Vec::new())
+}
+
+fn read_pools(dir: &Path) -> anyhow::Result<NoisePools> {
+    let p = dir.join("pool.json");
+    Ok(serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)?)
+}
+
+/// Decoded noise files, loaded once per shard.
+struct NoiseBank<'a> {
+    root: &'a Path,
+    rate: u32,
+    loaded: std::sync::Mutex<HashMap<String, std::sync::Arc<Vec<f32>>>>,
+}
+
+impl NoiseBank<'_> {
+    fn get(&self, rel: &str) -> anyhow::Result<std::sync::Arc<Vec<f32>>> {
+        if let Some(x) = self.loaded.lock().unwrap().get(rel) {
+            return Ok(x.clone());
+        }
+        let x = std::sync::Arc::new(load_mono(&self.root.join(rel), self.rate)?);
+        self.loaded.lock().unwrap().insert(rel.to_string(), x.clone());
+        Ok(x)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn mix(
+    ctx: &StageCtx,
+    utts: &[Utterance],
+    noise_root: &Path,
+    condition: &str,
+    snr_db: f64,
+    seed: u64,
+    rate: u32,
+) -> anyhow::Result<Vec<Fault>> {
+    let pools = read_pools(&ctx.inputs[0])?;
+    let bank = NoiseBank { root: noise_root, rate, loaded: Default::default() };
+    let results: Vec<Result<Recipe, Fault>> = utts
+        .iter()
+        .map(|u| {
+            let corpus = corpus_of(&u.id);
+            let speech = load_mono(&u.path, rate).map_err(|e| fault(u, corpus, "unreadable audio", e))?;
+            let (idx, mut rng) = mix::choose(&pools.test, &u.id, condition, seed)
+                .ok_or_else(|| fault(u, corpus, "mix skipped", mix::Skip::NoNoise))?;
+            let file = &pools.test[idx];
+            let noise = bank.get(&file.path).map_err(|e| fault(u, corpus, "unreadable noise", e))?;
+            mix::make_recipe(&u.id, &speech, file, &noise, &mut rng, snr_db, seed)
+                .map_err(|s| fault(u, corpus, "mix skipped", s))
+        })
+        .collect();
+    let mut faults = Vec::new();
+    let mut recipes = Vec::new();
+    for r in results {
+        match r {
+            Ok(r) => recipes.push(r),
+            Err(f) => faults.push(f),
+        }
+    }
+    let batch = Columns::new()
+        .strings("utterance", recipes.iter().map(|r| &r.utterance))
+        .strings("noise_file", recipes.iter().map(|r| &r.noise_file))
+        .strings("noise_sha256", recipes.iter().map(|r| &r.noise_sha256))
+        .i64s("offset", recipes.iter().map(|r| r.offset as i64))
+        .f64s("gain", recipes.iter().map(|r| r.gain))
+        .f64s("scale", recipes.iter().map(|r| r.scale))
+        .f64s("snr_db", recipes.iter().map(|r| r.snr_db))
+        .i64s("seed", recipes.iter().map(|r| r.seed as i64))
+        .batch()?;
+    table::write_parquet(&ctx.out.join("recipes.parquet"), &batch, &[])?;
+    Ok(faults)
+}
+
+fn read_recipes(dir: &Path) -> anyhow::Result<Vec<Recipe>> {
+    let b = table::read_parquet(&dir.join("recipes.parquet"))?;
+    let (utt, nf, nh) =
+        (table::strings(&b, "utterance")?, table::strings(&b, "noise_file")?, table::strings(&b, "noise_sha256")?);
+    let (off, gain, scale, snr, seed) = (
+        table::i64s(&b, "offset")?,
+        table::f64s(&b, "gain")?,
+        table::f64s(&b, "scale")?,
+        table::f64s(&b, "snr_db")?,
+        table::i64s(&b, "seed")?,
+    );
+    Ok((0..utt.len())
+        .map(|i| Recipe {
+            utterance: utt[i].clone(),
+            noise_file: nf[i].clone(),
+            noise_sha256: nh[i].clone(),
+            offset: off[i] as u64,
+            gain: gain[i],
+            scale: scale[i],
+            snr_db: snr[i],
+            seed: seed[i] as u64,
+        })
+        .collect())
+}
+
+pub fn features(
+    ctx: &StageCtx,
+    utts: &[Utterance],
+    cfg: &FeatureConfig,
+    rate: u32,
+    noise_root: Option<&Path>,
+) -> anyhow::Result<Vec<Fault>> {
+    let lm = LogMel::new(cfg, rate);
+    let recipes: Option<HashMap<String, Recipe>> = match noise_root {
+        Some(_) => Some(read_recipes(&ctx.inputs[0])?.into_iter().map(|r| (r.utterance.clone(), r)).collect()),
+        None => None,
+    };
+    let bank = noise_root.map(|root| NoiseBank { root, rate, loaded: Default::default() });
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    let mut faults = Vec::new();
+    for u in utts {
+        let corpus = corpus_of(&u.id);
+        let audio = match load_mono(&u.path, rate) {
+            Ok(a) => a,
+            Err(e) => {
+                faults.push(fault(u, corpus, "unreadable audio", e));
+                continue;
+            }
+        };
+        let x = match (&recipes, &bank) {
+            (Some(recipes), Some(bank)) => {
+                // No recipe: the mix stage skipped this utterance and said why.
+                let Some(r) = recipes.get(&u.id) else { continue };
+                match bank.get(&r.noise_file) {
+                    Ok(noise) => mix::apply(&audio, &noise, r),
+                    Err(e) => {
+                        faults.push(fault(u, corpus, "unreadable noise", e));
+                        continue;
+                    }
+                }
+            }
+            _ => audio,
+        };
+        ids.push(u.id.clone());
+        rows.push(lm.stats(&x));
+    }
+    let dim = crate::features::dim(cfg);
+    let batch = Columns::new().strings("id", &ids).vectors("features", dim, &rows).batch()?;
+    table::write_parquet(
+        &ctx.out.join("features.parquet"),
+        &batch,
+        &[("sertool.features", serde_json::to_string(cfg)?)],
+    )?;
+    Ok(faults)
+}
+
+/// id → (label, split) of the labelled rows of a manifest.
+fn read_labels(dir: &Path) -> anyhow::Result<HashMap<String, (String, String)>> {
+    let b = table::read_parquet(&dir.join("manifest.parquet"))?;
+    let ids = table::strings(&b, "id")?;
+    let labels = table::opt_strings(&b, "label")?;
+    let splits = table::strings(&b, "split")?;
+    Ok(ids.into_iter().zip(labels).zip(splits).filter_map(|((i, l), s)| l.map(|l| (i, (l, s)))).collect())
+}
+
+fn read_features(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let b = table::read_parquet(&d.join("features.parquet"))?;
+        out.extend(table::strings(&b, "id")?.into_iter().zip(table::vectors(&b, "features")?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub classes: Vec<String>,
+    pub dims: Vec<usize>,
+    pub standardizer: Standardizer,
+    pub train_utterances: usize,
+    pub dev_utterances: usize,
+    pub log: crate::train::mlp::TrainLog,
+}
+
+pub fn train(
+    ctx: &StageCtx,
+    n_manifests: usize,
+    cfg: &ModelConfig,
+    seed: u64,
+    classes: &[String],
+) -> anyhow::Result<Vec<Fault>> {
+    let mut labels = HashMap::new();
+    for d in &ctx.inputs[..n_manifests] {
+        labels.extend(read_labels(d)?);
+    }
+    let feats = read_features(&ctx.inputs[n_manifests..])?;
+    let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let (mut x, mut y, mut dx, mut dy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, v) in feats {
+        let Some((label, split)) = labels.get(&id) else { continue };
+        let c = class_idx[label.as_str()];
+        match split.as_str() {
+            "train" => {
+                x.push(v);
+                y.push(c);
+            }
+            "dev" => {
+                dx.push(v);
+                dy.push(c);
+            }
+            _ => {}
+        }
+    }
+    anyhow::ensure!(!x.is_empty(), "no training utterances with features (check the corpora and the label map)");
+    let std = Standardizer::fit(&x);
+    let (xs, dxs) = (std.apply(&x), std.apply(&dx));
+    // Model kernels run on this stage's thread: the stage scheduler already fills the cores.
+    let (model, log) = crate::train::mlp::train(cfg, seed, &xs, &y, &dxs, &dy, classes.len())?;
+    model.save(&ctx.out.join("model.safetensors"))?;
+    let mut dims = vec![x[0].len()];
+    dims.extend(&cfg.hidden);
+    dims.push(classes.len());
+    let card = ModelCard {
+        classes: classes.to_vec(),
+        dims,
+        standardizer: std,
+        train_utterances: x.len(),
+        dev_utterances: dx.len(),
+        log,
+    };
+    write_json(&ctx.out.join("model.json"), &card)?;
+    Ok(Vec::new())
+}
+
+/// What the report needs to know about each eval it reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalInfo {
+    pub model: String,
+    pub train: String,
+    pub test: String,
+    pub condition: String,
+    pub seed: u64,
+}
+
+pub fn eval(ctx: &StageCtx, classes: &[String]) -> anyhow::Result<Vec<Fault>> {
+    let card: ModelCard = serde_json::from_slice(&std::fs::read(ctx.inputs[0].join("model.json"))?)?;
+    let model = Mlp::load(&ctx.inputs[0].join("model.safetensors"), card.dims.len() - 1)?;
+    let labels = read_labels(&ctx.inputs[1])?;
+    let feats = read_features(&ctx.inputs[2..])?;
+    let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let (mut ids, mut x, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, v) in feats {
+        if let Some((label, split)) = labels.get(&id) {
+            if split == "test" {
+                ids.push(id);
+                x.push(v);
+                truth.push(class_idx[label.as_str()]);
+            }
+        }
+    }
+    anyhow::ensure!(!x.is_empty(), "no test utterances with features");
+    let probs = model.predict_proba(&card.standardizer.apply(&x))?;
+    let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let m = metrics::compute(&truth, &pred, classes.len());
+    let batch = Columns::new()
+        .strings("id", &ids)
+        .strings("true", truth.iter().map(|&c| &classes[c]))
+        .strings("predicted", pred.iter().map(|&c| &classes[c]))
+        .vectors("probabilities", classes.len(), &probs)
+        .batch()?;
+    table::write_parquet(&ctx.out.join("predictions.parquet"), &batch, &[])?;
+    write_json(&ctx.out.join("metrics.json"), &m)?;
+    Ok(Vec::new())
+}
+
+pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo]) -> anyhow::Result<Vec<Fault>> {
+    let mut rows = Vec::new();
+    for (dir, i) in ctx.inputs.iter().zip(info) {
+        let m: Metrics = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)?;
+        rows.push((i.clone(), m));
+    }
+    let out = crate::report::render(p, &rows);
+    std::fs::write(ctx.out.join("report.md"), out.markdown)?;
+    std::fs::write(ctx.out.join("results.csv"), out.csv)?;
+    write_json(&ctx.out.join("results.json"), &out.json)?;
+    Ok(Vec::new())
+}

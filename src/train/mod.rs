@@ -1,0 +1,4 @@
+//! Training and evaluation: a candle MLP on z-scored utterance features, and the metrics.
+
+pub mod metrics;
+pub mod mlp;

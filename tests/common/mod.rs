@@ -1,0 +1,78 @@
+//! Shared helpers: a temporary workspace with synthesised corpora, and the binary driven by `--json`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sertool");
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A fresh folder with the synthetic corpora under `data/synth` and the demo pipeline copied to
+    /// `pipelines/demo.toml` (so relative paths resolve exactly as in the repository).
+    pub fn new(actors: u32) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+        let demo = std::fs::read_to_string(repo().join("pipelines/demo.toml")).unwrap();
+        std::fs::write(dir.path().join("pipelines/demo.toml"), demo).unwrap();
+        let ws = Workspace { dir };
+        let out = ws.cmd(&["synth", "data/synth", "--actors", &actors.to_string()]);
+        assert!(out.status.success(), "synth failed: {}", String::from_utf8_lossy(&out.stderr));
+        ws
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args).current_dir(self.path()).env_remove("SERTOOL_SYNTH").env("RUST_BACKTRACE", "0");
+        c
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Run a verb with `--json`, insist on exit code 0 and parse stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.cmd(&a);
+        assert!(
+            out.status.success(),
+            "sertool {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    pub fn edit_pipeline(&self, from: &str, to: &str) {
+        let p = self.path().join("pipelines/demo.toml");
+        let s = std::fs::read_to_string(&p).unwrap();
+        assert!(s.contains(from), "pipeline has no {from:?}");
+        std::fs::write(&p, s.replacen(from, to, 1)).unwrap();
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Ids of the stages whose status in a run summary is `status`.
+pub fn with_status(summary: &serde_json::Value, status: &str) -> Vec<String> {
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == status)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}

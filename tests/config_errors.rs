@@ -1,0 +1,59 @@
+//! Bad pipeline files: one clear error each (file, line, key, what was expected), exit code 2, no panic.
+
+mod common;
+
+use common::Workspace;
+
+fn run_with(ws: &Workspace, edit: (&str, &str)) -> (Option<i32>, String) {
+    ws.edit_pipeline(edit.0, edit.1);
+    let out = ws.cmd(&["plan", "pipelines/demo.toml"]);
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_pipeline_files_give_one_clear_error_each() {
+    let cases: &[((&str, &str), &[&str])] = &[
+        // unknown key
+        (("snr_db = [20, 10, 5, 0, -5]", "snrs = [20]"), &["@LINE:1", "unknown key \"snrs\" in [mix]", "snr_db"]),
+        // wrong type
+        (("epochs = 60", "epochs = \"sixty\""), &["@LINE:", "key \"epochs\" in [models.mlp]", "invalid type"]),
+        // unset variable (no default)
+        (
+            ("${SERTOOL_SYNTH:-../data/synth}/cremad_a", "${SERTOOL_NOT_SET_ANYWHERE}/cremad_a"),
+            &["@LINE:", "SERTOOL_NOT_SET_ANYWHERE", "not set"],
+        ),
+        // missing corpus root
+        (
+            ("${SERTOOL_SYNTH:-../data/synth}/cremad_b", "../data/nowhere"),
+            &["@LINE:", "corpus \"synth_b\"", "not a directory"],
+        ),
+        // experiment naming an unknown corpus
+        (("test = [\"synth_a\", \"synth_b\"]", "test = [\"synth_a\", \"synth_c\"]"), &["@LINE:", "synth_c"]),
+        // TOML syntax
+        (("[report]", "[report"), &["@LINE:"]),
+    ];
+    for (edit, expected) in cases {
+        let ws = Workspace::new(3);
+        // The line the edit lands on, 1-based: errors must point there.
+        let text = std::fs::read_to_string(ws.path().join("pipelines/demo.toml")).unwrap();
+        let line = text.lines().position(|l| l.contains(edit.0)).unwrap() + 1;
+        let (code, err) = run_with(&ws, *edit);
+        assert_eq!(code, Some(2), "{edit:?}: exit code {code:?}, stderr {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(!err.contains("panicked") && !err.contains("Backtrace"), "{err}");
+        for e in *expected {
+            let e = &e.replace("@LINE", &format!("pipelines/demo.toml:{line}"));
+            assert!(err.contains(e), "{edit:?}: expected {e:?} in: {err}");
+        }
+    }
+}
+
+#[test]
+fn missing_pipeline_file_and_bad_arguments_exit_2() {
+    let ws = Workspace::new(3);
+    let out = ws.cmd(&["run", "pipelines/nope.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+    let out = ws.cmd(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,225 @@
+//! End-to-end behaviour of `run`, `plan`, `explain`, `gc` and `cache verify` on synthesised corpora,
+//! checked through the `--json` summaries (stage counts), never through timing.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{with_status, Workspace};
+
+#[test]
+fn demo_learns_and_shows_cross_corpus_and_noise_drops() {
+    let ws = Workspace::new(12);
+    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    assert_eq!(s["failed"], 0);
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path().join("reports/demo/results.json")).unwrap()).unwrap();
+    let cell = |train: &str, test: &str, cond: &str| -> f64 {
+        results["table"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["train"] == train && r["test"] == test && r["condition"] == cond)
+            .unwrap_or_else(|| panic!("no cell {train} → {test} {cond}"))["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    for (src, other) in [("synth_a", "synth_b"), ("synth_b", "synth_a")] {
+        let in_corpus = cell(src, src, "clean");
+        assert!(in_corpus >= 0.60, "{src} in-corpus clean UAR {in_corpus}");
+        assert!(cell(src, other, "clean") < in_corpus, "{src} → {other} should be below in-corpus");
+        assert!(cell(src, src, "synth_noise.snr-5") < in_corpus, "{src}: -5 dB should be below clean");
+    }
+    let md = std::fs::read_to_string(ws.path().join("reports/demo/report.md")).unwrap();
+    assert!(md.contains("| synth_a → synth_b |") && md.contains("-5 dB"), "{md}");
+    assert!(ws.path().join("manifests/synth_a.parquet").is_file());
+
+    // Nothing changed: nothing runs.
+    let again = ws.json(&["run", "pipelines/demo.toml"]);
+    assert_eq!(again["ran"], 0, "{:?}", with_status(&again, "ran"));
+    assert_eq!(again["cached"], s["ran"]);
+}
+
+#[test]
+fn touch_runs_nothing_and_an_edit_reruns_one_shard() {
+    let ws = Workspace::new(4);
+    ws.json(&["run", "pipelines/demo.toml"]);
+    // Pick a labelled test utterance of synth_a (its noisy conditions depend on it too).
+    let m = sertool::table::read_parquet(&ws.path().join("manifests/synth_a.parquet")).unwrap();
+    let ids = sertool::table::strings(&m, "id").unwrap();
+    let paths = sertool::table::strings(&m, "path").unwrap();
+    let splits = sertool::table::strings(&m, "split").unwrap();
+    let labels = sertool::table::opt_strings(&m, "label").unwrap();
+    let i = (0..ids.len()).find(|&i| splits[i] == "test" && labels[i].is_some() && ids[i].contains("_ANG_")).unwrap();
+    let wav = ws.path().join("data/synth/cremad_a").join(&paths[i]);
+
+    // touch: new mtime, same bytes.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    std::fs::File::options().write(true).open(&wav).unwrap().set_modified(later).unwrap();
+    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    assert_eq!(s["ran"], 0, "touch caused {:?}", with_status(&s, "ran"));
+
+    // Change the bytes: halve the amplitude.
+    let a = sertool::audio::read_wav(&wav).unwrap();
+    let quieter: Vec<f32> = a.samples.iter().map(|v| v * 0.5).collect();
+    sertool::audio::write_wav16(&wav, &quieter, a.sample_rate).unwrap();
+    let plan = ws.json(&["plan", "pipelines/demo.toml"]);
+    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    let ran = with_status(&s, "ran");
+    let shard = format!("shard{:02}", sertool::corpus::shard_of(&ids[i], 8));
+    let per_item: Vec<&String> =
+        ran.iter().filter(|id| id.starts_with("features/") || id.starts_with("mix/")).collect();
+    assert!(!per_item.is_empty());
+    for id in &per_item {
+        assert!(id.starts_with("features/synth_a/") || id.starts_with("mix/synth_a/"), "{id} ran");
+        assert!(id.ends_with(&shard), "{id} ran but the edit is in {shard}");
+    }
+    // One clean features shard and one per SNR (with its mix), for that shard only.
+    assert_eq!(per_item.iter().filter(|id| id.starts_with("features/")).count(), 6, "{per_item:?}");
+    // plan said so beforehand.
+    let stale: BTreeSet<String> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "stale")
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stale, ran.iter().cloned().collect::<BTreeSet<_>>());
+}
+
+#[test]
+fn changing_one_snr_reruns_only_that_snr_and_plan_says_so() {
+    let ws = Workspace::new(4);
+    let first = ws.json(&["run", "pipelines/demo.toml"]);
+    ws.edit_pipeline("snr_db = [20, 10, 5, 0, -5]", "snr_db = [20, 7, 5, 0, -5]");
+    let plan = ws.json(&["plan", "pipelines/demo.toml"]);
+    let stale: BTreeSet<String> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "stale")
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    let ran: BTreeSet<String> = with_status(&s, "ran").into_iter().collect();
+    assert_eq!(stale, ran, "plan and run disagree");
+    assert!(ran.contains("report/demo"));
+    for id in &ran {
+        assert!(id == "report/demo" || id.ends_with("snr7") || id.contains("snr7/"), "{id} ran after changing one SNR");
+        assert!(!id.starts_with("train/") && !id.starts_with("manifest/"), "{id} ran");
+    }
+    let kinds: BTreeSet<&str> = ran.iter().map(|id| id.split('/').next().unwrap()).collect();
+    assert_eq!(kinds, ["eval", "features", "mix", "report"].into_iter().collect());
+    assert_eq!(s["cached"].as_u64().unwrap() + s["ran"].as_u64().unwrap(), first["ran"].as_u64().unwrap());
+
+    // explain names the change; gc drops the 10 dB entries and the cache stays valid.
+    let out = ws.cmd(&["explain", "pipelines/demo.toml", "report/demo"]);
+    assert!(out.status.success());
+    let gc = ws.json(&["gc", "pipelines/demo.toml"]);
+    assert!(gc["removed"].as_u64().unwrap() > 0);
+    let v = ws.json(&["cache", "verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+    let again = ws.json(&["run", "pipelines/demo.toml"]);
+    assert_eq!(again["ran"], 0);
+}
+
+#[test]
+fn a_killed_run_resumes_and_leaves_a_valid_cache() {
+    let ws = Workspace::new(4);
+    let mut child = ws.command(&["run", "pipelines/demo.toml", "--jobs", "1", "-q"]).spawn().unwrap();
+    // Wait until some work is committed, then kill -9 in the middle.
+    let features = ws.path().join("cache/features");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n = std::fs::read_dir(&features).map(|r| r.count()).unwrap_or(0);
+        if n >= 3 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    assert_eq!(s["failed"], 0);
+    assert!(s["ran"].as_u64().unwrap() > 0, "the killed run had already finished");
+    assert!(s["cached"].as_u64().unwrap() >= 3);
+    let v = ws.json(&["cache", "verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(ws.json(&["run", "pipelines/demo.toml"])["ran"], 0);
+}
+
+#[test]
+fn two_runs_at_once_wait_for_each_other() {
+    let ws = Workspace::new(4);
+    let a = ws
+        .command(&["run", "pipelines/demo.toml", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = ws
+        .command(&["run", "pipelines/demo.toml", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let sa: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let sb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    // One did all the work, the other waited and found everything cached.
+    let ran = sa["ran"].as_u64().unwrap() + sb["ran"].as_u64().unwrap();
+    assert_eq!(ran, sa["stages"].as_array().unwrap().len() as u64);
+    let err = format!("{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+    assert!(err.contains("in use by another sertool run"), "{err}");
+    assert_eq!(ws.json(&["cache", "verify"])["ok"], true);
+}
+
+#[test]
+fn no_wait_refuses_while_another_run_holds_the_cache() {
+    let ws = Workspace::new(4);
+    std::fs::create_dir_all(ws.path().join("cache")).unwrap();
+    let lock = std::fs::File::create(ws.path().join("cache/lock")).unwrap();
+    lock.lock().unwrap();
+    let out = ws.cmd(&["run", "pipelines/demo.toml", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another sertool run"));
+}
+
+#[test]
+fn a_corrupted_entry_is_reported_by_verify() {
+    let ws = Workspace::new(4);
+    ws.json(&["run", "pipelines/demo.toml"]);
+    let dir = std::fs::read_dir(ws.path().join("cache/features")).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(dir.join("features.parquet"), b"garbage").unwrap();
+    let out = ws.cmd(&["cache", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("features.parquet"));
+}
+
+#[test]
+fn empty_audio_becomes_a_fault_record_not_a_crash() {
+    let ws = Workspace::new(4);
+    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    assert!(s["faults"].as_u64().unwrap() >= 1);
+    // The synthesiser's clip with no audio (as CREMA-D's 1076_MTI_SAD_XX) is named in a fault record.
+    let mut found = false;
+    for e in walk(&ws.path().join("cache/manifest")) {
+        if e.ends_with("faults.json") {
+            found |= std::fs::read_to_string(&e).unwrap().contains("1004_MTI_SAD_XX");
+        }
+    }
+    assert!(found);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
