@@ -184,7 +184,12 @@ fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool
     }
     let planned = pipeline::plan(p, &cache)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let opts = RunOptions { jobs, keep_going, progress: !cli.quiet && !cli.json && std::io::stderr().is_terminal() };
+    let opts = RunOptions {
+        jobs,
+        keep_going,
+        progress: !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
+        only: None,
+    };
     let summary = engine::execute(&planned.graph, &cache, &opts)?;
     planned.fingerprints.save()?;
     let published = pipeline::publish(&planned, &cache, Path::new("."))?;
@@ -268,7 +273,10 @@ fn plan(cli: &Cli, file: &Path, all: bool, show_config: bool, dot: bool) -> anyh
                 println!("cached  {}", st.id);
             }
         } else {
-            println!("stale   {}  ({})", st.id, why.join("; "));
+            let shown = why.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+            let more =
+                if why.len() > 3 { format!("; and {} more: sertool explain", why.len() - 3) } else { String::new() };
+            println!("stale   {}  ({shown}{more})", st.id);
         }
     }
     println!("{stale} stage(s) would run, {} cached", rows.len() - stale);
@@ -337,7 +345,8 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
         );
     }
     // Everything the report reads is cached: only the report stage itself can be stale.
-    let summary = engine::execute(g, &cache, &RunOptions { jobs: 1, keep_going: false, progress: false })?;
+    let only = Some([planned.report].into_iter().collect());
+    let summary = engine::execute(g, &cache, &RunOptions { jobs: 1, keep_going: false, progress: false, only })?;
     pipeline::publish(&planned, &cache, Path::new("."))?;
     let path = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
     if cli.json {

@@ -355,6 +355,28 @@ impl Source<'_> {
             .map(|l| l.split('#').next().unwrap_or(l).trim().to_string())
     }
 
+    /// Byte offset of `key = ...` inside `[table]` (or of the header, or 0), for errors found after
+    /// parsing, when serde no longer knows where a value came from.
+    fn key_offset(&self, table: &str, key: &str) -> usize {
+        let header = format!("[{table}]");
+        let mut offset = 0;
+        let mut in_table = false;
+        let mut header_at = None;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim();
+            if t.starts_with('[') {
+                in_table = t.split('#').next().unwrap_or("").trim() == header;
+                if in_table && header_at.is_none() {
+                    header_at = Some(offset);
+                }
+            } else if in_table && t.split('=').next().map(str::trim) == Some(key) {
+                return offset + (line.len() - line.trim_start().len());
+            }
+            offset += line.len();
+        }
+        header_at.unwrap_or(0)
+    }
+
     fn error(&self, offset: usize, msg: impl std::fmt::Display) -> anyhow::Error {
         user_error(format!("{}: {msg}", self.at(offset)))
     }
@@ -444,15 +466,15 @@ impl Pipeline {
         let p = &raw.pipeline;
         if p.sample_rate_hz < 4000 {
             return Err(at(
-                0,
+                src.key_offset("pipeline", "sample_rate_hz"),
                 format!("[pipeline] sample_rate_hz = {} is too low (expected ≥ 4000)", p.sample_rate_hz),
             ));
         }
         if p.shards == 0 {
-            return Err(at(0, "[pipeline] shards must be ≥ 1".into()));
+            return Err(at(src.key_offset("pipeline", "shards"), "[pipeline] shards must be ≥ 1".into()));
         }
         if raw.labels.classes.len() < 2 {
-            return Err(at(0, "[labels] classes needs at least two classes".into()));
+            return Err(at(src.key_offset("labels", "classes"), "[labels] classes needs at least two classes".into()));
         }
 
         let mut corpora = BTreeMap::new();
@@ -546,25 +568,37 @@ impl Pipeline {
         let selected = mix.noise.clone().unwrap_or_else(|| noise.keys().cloned().collect());
         for n in &selected {
             if !noise.contains_key(n) {
-                return Err(at(0, format!("[mix] noise names \"{n}\", which is not a [noise.*] source")));
+                return Err(at(
+                    src.key_offset("mix", "noise"),
+                    format!("[mix] noise names \"{n}\", which is not a [noise.*] source"),
+                ));
             }
         }
         if !mix.snr_db.is_empty() && selected.is_empty() {
-            return Err(at(0, "[mix] snr_db is set but no [noise.*] source is defined".into()));
+            return Err(at(
+                src.key_offset("mix", "snr_db"),
+                "[mix] snr_db is set but no [noise.*] source is defined".into(),
+            ));
         }
         if let Some(bad) = mix.snr_db.iter().find(|v| !v.is_finite()) {
-            return Err(at(0, format!("[mix] snr_db contains {bad}, expected finite numbers")));
+            return Err(at(
+                src.key_offset("mix", "snr_db"),
+                format!("[mix] snr_db contains {bad}, expected finite numbers"),
+            ));
         }
         mix.noise = Some(selected);
 
         let f = &raw.features;
         if f.kind != "logmel_stats" {
-            return Err(at(0, format!("[features] unknown kind \"{}\" (expected one of: logmel_stats)", f.kind)));
+            return Err(at(
+                src.key_offset("features", "kind"),
+                format!("[features] unknown kind \"{}\" (expected one of: logmel_stats)", f.kind),
+            ));
         }
         let win = (f.win_ms * p.sample_rate_hz as f64 / 1000.0).round() as usize;
         if win == 0 || win > f.n_fft || f.hop_ms <= 0.0 || f.n_mels == 0 {
             return Err(at(
-                0,
+                src.key_offset("features", "win_ms"),
                 format!("[features] win_ms = {} gives {win} samples; expected 0 < window ≤ n_fft = {}, hop_ms > 0, n_mels > 0", f.win_ms, f.n_fft),
             ));
         }
@@ -572,7 +606,7 @@ impl Pipeline {
         for (name, m) in &raw.models {
             if !MODEL_KINDS.contains(&m.kind.as_str()) {
                 return Err(at(
-                    0,
+                    src.key_offset(&format!("models.{name}"), "kind"),
                     format!(
                         "model \"{name}\": unknown kind \"{}\" (expected one of: {})",
                         m.kind,
@@ -581,7 +615,10 @@ impl Pipeline {
                 ));
             }
             if m.seeds.is_empty() || m.epochs == 0 || m.batch_size == 0 {
-                return Err(at(0, format!("model \"{name}\": seeds, epochs and batch_size must be non-empty / ≥ 1")));
+                return Err(at(
+                    src.key_offset(&format!("models.{name}"), "seeds"),
+                    format!("model \"{name}\": seeds, epochs and batch_size must be non-empty / ≥ 1"),
+                ));
             }
         }
 
@@ -589,7 +626,10 @@ impl Pipeline {
         let mut seen = std::collections::BTreeSet::new();
         for e in &raw.experiments {
             if !seen.insert(e.name.clone()) {
-                return Err(at(0, format!("experiment name \"{}\" is used twice", e.name)));
+                return Err(at(
+                    src.text.find(&format!("\"{}\"", e.name)).unwrap_or(0),
+                    format!("experiment name \"{}\" is used twice", e.name),
+                ));
             }
             for c in e.train.iter().chain(&e.test) {
                 if !corpora.contains_key(c.get_ref()) {
@@ -622,7 +662,10 @@ impl Pipeline {
                 None => raw.models.keys().cloned().collect(),
             };
             if e.train.is_empty() || e.test.is_empty() {
-                return Err(at(0, format!("experiment \"{}\" needs at least one train and one test corpus", e.name)));
+                return Err(at(
+                    src.text.find(&format!("\"{}\"", e.name)).unwrap_or(0),
+                    format!("experiment \"{}\" needs at least one train and one test corpus", e.name),
+                ));
             }
             experiments.push(Experiment {
                 name: e.name.clone(),
@@ -633,7 +676,7 @@ impl Pipeline {
         }
         if !METRICS.contains(&raw.report.metric.as_str()) {
             return Err(at(
-                0,
+                src.key_offset("report", "metric"),
                 format!("[report] metric \"{}\" (expected one of: {})", raw.report.metric, METRICS.join(", ")),
             ));
         }

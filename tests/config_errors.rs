@@ -29,6 +29,8 @@ fn bad_pipeline_files_give_one_clear_error_each() {
         ),
         // experiment naming an unknown corpus
         (("test = [\"synth_a\", \"synth_b\"]", "test = [\"synth_a\", \"synth_c\"]"), &["@LINE:", "synth_c"]),
+        // a value that parses but is not allowed
+        (("metric = \"uar\"", "metric = \"accuracy\""), &["@LINE:1:", "metric \"accuracy\"", "uar, wa, macro_f1"]),
         // TOML syntax
         (("[report]", "[report"), &["@LINE:"]),
     ];

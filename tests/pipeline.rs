@@ -223,3 +223,53 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn same_config_same_bytes_across_job_counts() {
+    let (a, b) = (Workspace::new(3), Workspace::new(3));
+    a.json(&["run", "pipelines/demo.toml", "--jobs", "1"]);
+    b.json(&["run", "pipelines/demo.toml", "--jobs", "2"]);
+    for f in ["reports/demo/results.json", "reports/demo/report.md", "manifests/synth_a.parquet"] {
+        let (x, y) = (std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap());
+        assert!(x == y, "{f} differs between --jobs 1 and --jobs 2");
+    }
+    // Every stage has the same key, and the same output bytes.
+    let (va, vb) = (a.json(&["plan", "pipelines/demo.toml"]), b.json(&["plan", "pipelines/demo.toml"]));
+    assert_eq!(va["stages"], vb["stages"]);
+}
+
+#[test]
+fn report_rebuilds_from_the_cache_and_refuses_without_results() {
+    let ws = Workspace::new(3);
+    let out = ws.cmd(&["report", "pipelines/demo.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not in the cache") && err.contains("eval/mlp/"), "{err}");
+    ws.json(&["run", "pipelines/demo.toml"]);
+    std::fs::remove_dir_all(ws.path().join("reports")).unwrap();
+    let s = ws.json(&["report", "pipelines/demo.toml"]);
+    assert_eq!(s["ran"], 0);
+    assert!(ws.path().join("reports/demo/report.md").is_file());
+    // Change only the report's metric: the report stage alone runs, nothing is trained.
+    ws.edit_pipeline("metric = \"uar\"", "metric = \"macro_f1\"");
+    let s = ws.json(&["report", "pipelines/demo.toml"]);
+    assert_eq!(with_status(&s, "ran"), vec!["report/demo".to_string()]);
+    assert!(std::fs::read_to_string(ws.path().join("reports/demo/report.md")).unwrap().contains("MACRO_F1"));
+}
+
+#[test]
+fn keep_going_finishes_independent_work_after_a_failure() {
+    let ws = Workspace::new(3);
+    // Make every synth_b clip unreadable: its features become fault records, and training on it fails.
+    for e in std::fs::read_dir(ws.path().join("data/synth/cremad_b/AudioWAV")).unwrap().flatten() {
+        std::fs::write(e.path(), b"RIFF but not really").unwrap();
+    }
+    let out = ws.cmd(&["run", "pipelines/demo.toml", "--keep-going", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(with_status(&s, "failed").contains(&"train/mlp/synth_b/seed1".to_string()));
+    assert!(with_status(&s, "ran").contains(&"eval/mlp/synth_a/seed1/synth_a/clean".to_string()));
+    assert!(with_status(&s, "skipped").contains(&"report/demo".to_string()));
+    let failed = s["stages"].as_array().unwrap().iter().find(|x| x["id"] == "train/mlp/synth_b/seed1").unwrap();
+    assert!(failed["error"].as_str().unwrap().contains("no training utterances"));
+}

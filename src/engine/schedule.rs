@@ -16,6 +16,9 @@ pub struct RunOptions {
     /// Go on with independent stages after a failure.
     pub keep_going: bool,
     pub progress: bool,
+    /// Run only these stages (by index); other stale stages are skipped. `report` uses it so that it
+    /// can never train anything.
+    pub only: Option<std::collections::BTreeSet<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,8 +150,9 @@ pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Resul
     let mut stop = false;
 
     pool.in_place_scope(|scope| {
+        let allowed = |i: usize| opts.only.as_ref().is_none_or(|o| o.contains(&i));
         for &i in &order {
-            if status[i].is_none() && pending[i] == 0 {
+            if status[i].is_none() && pending[i] == 0 && allowed(i) {
                 spawn(scope, graph, cache, tx.clone(), i);
                 running += 1;
             }
@@ -167,7 +171,7 @@ pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Resul
                     }
                     for &j in &dependents[i] {
                         pending[j] -= 1;
-                        if pending[j] == 0 && status[j].is_none() && !stop {
+                        if pending[j] == 0 && status[j].is_none() && !stop && allowed(j) {
                             spawn(scope, graph, cache, tx.clone(), j);
                             running += 1;
                         }
