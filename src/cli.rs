@@ -224,7 +224,16 @@ fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool
             summary.ran, summary.cached, summary.failed, summary.skipped, summary.wall_s
         );
         if faults > 0 {
-            eprintln!("{faults} per-utterance fault(s) recorded this run (faults.json in each stage's cache entry; `sertool plan --json` lists the keys)");
+            eprintln!("{faults} per-utterance fault(s) recorded this run:");
+            let with_faults: Vec<_> =
+                summary.stages.iter().filter(|s| s.status == Status::Ran && s.faults > 0).collect();
+            for s in with_faults.iter().take(5) {
+                let f = cli.cache.join(&s.kind).join(&s.key).join("faults.json");
+                eprintln!("  {}: {} ({})", s.id, s.faults, f.display());
+            }
+            if with_faults.len() > 5 {
+                eprintln!("  … and {} more stage(s); `--json` lists them all", with_faults.len() - 5);
+            }
         }
     }
     let report = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");

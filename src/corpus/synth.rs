@@ -52,7 +52,7 @@ pub fn default_specs(actors: u32) -> Vec<CorpusSpec> {
             actors,
             sample_rate: 22_050,
             expressiveness: 0.75,
-            channel_lowpass: 0.3,
+            channel_lowpass: 0.15,
             hum: 0.002,
             noise_floor: 2e-3,
             seed_name: "b",

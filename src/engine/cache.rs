@@ -185,8 +185,13 @@ impl Cache {
     }
 
     pub fn record_last(&self, stage: &str, kind: &str, key: &str) -> anyhow::Result<()> {
-        let doc = serde_json::json!({ "stage": stage, "key": key });
-        write_atomic(&self.last_path(stage, kind), doc.to_string().as_bytes())
+        let doc = serde_json::json!({ "stage": stage, "key": key }).to_string();
+        let path = self.last_path(stage, kind);
+        // A no-op run touches every stage: skip the (fsynced) write when nothing changed.
+        if std::fs::read(&path).ok().as_deref() == Some(doc.as_bytes()) {
+            return Ok(());
+        }
+        write_atomic(&path, doc.as_bytes())
     }
 
     /// The meta of the last committed run of this stage id, if its entry still exists.
