@@ -33,6 +33,12 @@ fn demo_learns_and_shows_cross_corpus_and_noise_drops() {
     let md = std::fs::read_to_string(ws.path().join("reports/demo/report.md")).unwrap();
     assert!(md.contains("| synth_a → synth_b |") && md.contains("-5 dB"), "{md}");
     assert!(ws.path().join("manifests/synth_a.parquet").is_file());
+    // The README shows the committed reports/demo/report.md: it must be what the code produces.
+    let committed = std::fs::read_to_string(common::repo().join("reports/demo/report.md")).unwrap();
+    assert!(
+        md == committed,
+        "reports/demo/report.md is stale: rerun the README's demo command, commit reports/demo/ and update the README table"
+    );
 
     // Nothing changed: nothing runs.
     let again = ws.json(&["run", "pipelines/demo.toml"]);
