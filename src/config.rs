@@ -76,23 +76,64 @@ struct RawCorpus {
     label_map: Option<BTreeMap<String, String>>,
     #[serde(default)]
     split: SplitConfig,
+    /// CREMA-D: "acted" (the file name's emotion, default) or "voice_vote" (perceived, summaryTable.csv).
+    #[serde(default)]
+    label_source: Option<Spanned<String>>,
+    /// Make every ingest problem (missing or unlabeled file, unreadable audio) fatal.
+    #[serde(default)]
+    strict: bool,
 }
 
-/// Speaker-independent split: speakers are ordered by a seeded hash and cut by these fractions.
+/// How utterances are split into train / dev / test. Every method is speaker-independent.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SplitConfig {
+    /// "speakers": speakers ordered by a seeded hash and cut by `train` / `dev` fractions (default for
+    /// CREMA-D, RAVDESS, EmoDB); "sessions": IEMOCAP's sessions (`test_session`, `dev_session`);
+    /// "official": MSP-Podcast's Split_Set; "column": the generic CSV's split column.
+    #[serde(default)]
+    pub method: Option<String>,
     #[serde(default = "default_train_fraction")]
     pub train: f64,
     #[serde(default = "default_dev_fraction")]
     pub dev: f64,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// IEMOCAP fold: the session held out for test (leave-one-session-out uses 1..5 in turn).
+    #[serde(default = "default_test_session")]
+    pub test_session: u32,
+    /// IEMOCAP: the session used for model selection (0 = none).
+    #[serde(default = "default_dev_session")]
+    pub dev_session: u32,
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        SplitConfig { train: default_train_fraction(), dev: default_dev_fraction(), seed: default_seed() }
+        SplitConfig {
+            method: None,
+            train: default_train_fraction(),
+            dev: default_dev_fraction(),
+            seed: default_seed(),
+            test_session: default_test_session(),
+            dev_session: default_dev_session(),
+        }
+    }
+}
+
+fn default_test_session() -> u32 {
+    5
+}
+fn default_dev_session() -> u32 {
+    4
+}
+
+/// The split methods each corpus kind supports; the first is its default.
+pub fn split_methods(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "iemocap" => &["sessions", "speakers"],
+        "msp_podcast" => &["official", "speakers"],
+        "csv" => &["column", "speakers"],
+        _ => &["speakers"],
     }
 }
 
@@ -265,7 +306,7 @@ fn default_metric() -> String {
 }
 
 /// The kinds of corpus this version reads.
-pub const CORPUS_KINDS: &[&str] = &["cremad"];
+pub const CORPUS_KINDS: &[&str] = &["iemocap", "cremad", "msp_podcast", "ravdess", "emodb", "csv"];
 /// The kinds of noise source this version reads.
 pub const NOISE_KINDS: &[&str] = &["folder"];
 pub const MODEL_KINDS: &[&str] = &["mlp"];
@@ -296,6 +337,9 @@ pub struct Corpus {
     pub root: PathBuf,
     pub label_map: BTreeMap<String, String>,
     pub split: SplitConfig,
+    /// CREMA-D label source: "acted" or "voice_vote".
+    pub label_source: String,
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -316,10 +360,15 @@ pub struct Experiment {
 }
 
 /// The 4-class default mapping for a corpus kind (method.md, "Unified label space").
-pub fn default_label_map(kind: &str) -> BTreeMap<String, String> {
+pub fn default_label_map(kind: &str, classes: &[String]) -> BTreeMap<String, String> {
     let pairs: &[(&str, &str)] = match kind {
+        "iemocap" => &[("neu", "neutral"), ("hap", "happy"), ("exc", "happy"), ("ang", "angry"), ("sad", "sad")],
         "cremad" => &[("NEU", "neutral"), ("HAP", "happy"), ("ANG", "angry"), ("SAD", "sad")],
-        _ => &[],
+        "msp_podcast" => &[("N", "neutral"), ("H", "happy"), ("A", "angry"), ("S", "sad")],
+        "ravdess" => &[("neutral", "neutral"), ("happy", "happy"), ("angry", "angry"), ("sad", "sad")],
+        "emodb" => &[("N", "neutral"), ("F", "happy"), ("W", "angry"), ("T", "sad")],
+        // A generic CSV already speaks the unified labels.
+        _ => return classes.iter().map(|c| (c.clone(), c.clone())).collect(),
     };
     pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
@@ -464,6 +513,18 @@ impl Pipeline {
         let at = |offset: usize, msg: String| src.error(offset, msg);
 
         let p = &raw.pipeline;
+        let name_ok = !p.name.is_empty()
+            && !p.name.starts_with('.')
+            && p.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !name_ok {
+            return Err(at(
+                src.key_offset("pipeline", "name"),
+                format!(
+                    "[pipeline] name \"{}\" must be letters, digits, '_', '-' or '.' (it names reports/<name>/)",
+                    p.name
+                ),
+            ));
+        }
         if p.sample_rate_hz < 4000 {
             return Err(at(
                 src.key_offset("pipeline", "sample_rate_hz"),
@@ -501,7 +562,7 @@ impl Pipeline {
                     ),
                 ));
             }
-            let label_map = c.label_map.clone().unwrap_or_else(|| default_label_map(kind));
+            let label_map = c.label_map.clone().unwrap_or_else(|| default_label_map(kind, &raw.labels.classes));
             for (code, label) in &label_map {
                 if !raw.labels.classes.contains(label) {
                     return Err(at(
@@ -513,19 +574,64 @@ impl Pipeline {
                     ));
                 }
             }
-            let s = &c.split;
-            if !(s.train > 0.0 && s.dev >= 0.0 && s.train + s.dev < 1.0) {
+            let mut split = c.split.clone();
+            let methods = split_methods(kind);
+            let method = split.method.get_or_insert_with(|| methods[0].to_string()).clone();
+            if !methods.contains(&method.as_str()) {
+                return Err(at(
+                    src.key_offset(&format!("corpora.{name}.split"), "method"),
+                    format!(
+                        "corpus \"{name}\": split method \"{method}\" does not apply to {kind} (expected one of: {})",
+                        methods.join(", ")
+                    ),
+                ));
+            }
+            if method == "speakers" && !(split.train > 0.0 && split.dev >= 0.0 && split.train + split.dev < 1.0) {
                 return Err(at(
                     c.kind.span().start,
                     format!(
                         "corpus \"{name}\": split fractions train = {}, dev = {} must leave a test portion",
-                        s.train, s.dev
+                        split.train, split.dev
                     ),
                 ));
             }
+            if method == "sessions"
+                && (!(1..=5).contains(&split.test_session)
+                    || split.dev_session > 5
+                    || split.dev_session == split.test_session)
+            {
+                return Err(at(
+                    c.kind.span().start,
+                    format!(
+                        "corpus \"{name}\": test_session = {} and dev_session = {} must be different sessions 1..5 (dev_session 0 = none)",
+                        split.test_session, split.dev_session
+                    ),
+                ));
+            }
+            let label_source = match &c.label_source {
+                None => "acted".to_string(),
+                Some(ls) => {
+                    let v = ls.get_ref();
+                    if kind != "cremad" || !["acted", "voice_vote"].contains(&v.as_str()) {
+                        return Err(at(
+                            ls.span().start,
+                            format!("corpus \"{name}\": label_source \"{v}\" (expected \"acted\" or \"voice_vote\", CREMA-D only)"),
+                        ));
+                    }
+                    v.clone()
+                }
+            };
             corpora.insert(
                 name.clone(),
-                Corpus { name: name.clone(), kind: kind.clone(), root, label_map, split: c.split.clone() },
+                Corpus {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    root,
+                    label_map,
+                    split,
+                    label_source,
+                    strict: c.strict,
+                },
             );
         }
 
@@ -580,6 +686,18 @@ impl Pipeline {
                 "[mix] snr_db is set but no [noise.*] source is defined".into(),
             ));
         }
+        let mut distinct: Vec<String> = mix.snr_db.iter().map(|v| v.to_string()).collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != mix.snr_db.len() {
+            return Err(at(src.key_offset("mix", "snr_db"), "[mix] snr_db lists the same SNR twice".into()));
+        }
+        let mut names = selected.clone();
+        names.sort();
+        names.dedup();
+        if names.len() != selected.len() {
+            return Err(at(src.key_offset("mix", "noise"), "[mix] noise lists the same source twice".into()));
+        }
         if let Some(bad) = mix.snr_db.iter().find(|v| !v.is_finite()) {
             return Err(at(
                 src.key_offset("mix", "snr_db"),
@@ -593,6 +711,17 @@ impl Pipeline {
             return Err(at(
                 src.key_offset("features", "kind"),
                 format!("[features] unknown kind \"{}\" (expected one of: logmel_stats)", f.kind),
+            ));
+        }
+        let nyquist = p.sample_rate_hz as f64 / 2.0;
+        let fmax = f.fmax_hz.unwrap_or(nyquist);
+        if !(f.fmin_hz >= 0.0 && f.fmin_hz < fmax && fmax <= nyquist) {
+            return Err(at(
+                src.key_offset("features", "fmax_hz"),
+                format!(
+                    "[features] need 0 ≤ fmin_hz < fmax_hz ≤ {nyquist} (half the sample rate); got {} and {fmax}",
+                    f.fmin_hz
+                ),
             ));
         }
         let win = (f.win_ms * p.sample_rate_hz as f64 / 1000.0).round() as usize;
@@ -703,6 +832,7 @@ impl Pipeline {
             "labels": self.labels,
             "corpora": self.corpora.values().map(|c| (c.name.clone(), serde_json::json!({
                 "kind": c.kind, "root": c.root.display().to_string(), "label_map": c.label_map, "split": c.split,
+                "label_source": c.label_source, "strict": c.strict,
             }))).collect::<serde_json::Map<_, _>>(),
             "noise": self.noise.values().map(|n| (n.name.clone(), serde_json::json!({
                 "kind": n.kind, "root": n.root.display().to_string(), "test_fraction": n.test_fraction, "seed": n.seed,

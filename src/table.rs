@@ -42,6 +42,20 @@ impl Columns {
         self
     }
 
+    pub fn opt_f64s(mut self, name: &str, values: impl IntoIterator<Item = Option<f64>>) -> Self {
+        let a: Float64Array = values.into_iter().collect();
+        self.fields.push(Field::new(name, DataType::Float64, true));
+        self.arrays.push(Arc::new(a));
+        self
+    }
+
+    pub fn opt_u32s(mut self, name: &str, values: impl IntoIterator<Item = Option<u32>>) -> Self {
+        let a: UInt32Array = values.into_iter().collect();
+        self.fields.push(Field::new(name, DataType::UInt32, true));
+        self.arrays.push(Arc::new(a));
+        self
+    }
+
     pub fn f64s(mut self, name: &str, values: impl IntoIterator<Item = f64>) -> Self {
         self.fields.push(Field::new(name, DataType::Float64, false));
         self.arrays.push(Arc::new(Float64Array::from_iter_values(values)));

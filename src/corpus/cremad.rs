@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::config::Corpus;
-use crate::engine::fingerprint::Fingerprints;
 use crate::error::Fault;
 
-use super::{Scan, Utterance};
+use super::{file_fault, Scan, Utterance};
 
 pub const SENTENCES: [&str; 12] = ["IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI"];
 pub const EMOTIONS: [&str; 6] = ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"];
@@ -57,40 +56,92 @@ pub fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-fn read_sexes(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, String> {
-    let mut sexes = BTreeMap::new();
+/// Actor id → (sex, age) from VideoDemographics.csv.
+fn read_demographics(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, (String, Option<u32>)> {
+    let mut out = BTreeMap::new();
     let Ok(text) = std::fs::read_to_string(path) else {
-        faults.push(Fault {
-            corpus: corpus.into(),
-            utterance: String::new(),
-            file: path.display().to_string(),
-            what: "missing metadata".into(),
-            detail: "VideoDemographics.csv not found; gender left unknown".into(),
-        });
-        return sexes;
+        faults.push(file_fault(
+            corpus,
+            path.display().to_string(),
+            "missing metadata",
+            "VideoDemographics.csv not found; gender and age left unknown",
+        ));
+        return out;
     };
     for (i, line) in text.lines().enumerate().skip(1) {
-        let f = csv_fields(line);
         if line.trim().is_empty() {
             continue;
         }
+        let f = csv_fields(line);
         if f.len() < 3 {
-            faults.push(Fault {
-                corpus: corpus.into(),
-                utterance: String::new(),
-                file: format!("{}:{}", path.display(), i + 1),
-                what: "malformed line".into(),
-                detail: "expected \"ActorID\",\"Age\",\"Sex\",\"Race\",\"Ethnicity\"".into(),
-            });
+            faults.push(file_fault(
+                corpus,
+                format!("VideoDemographics.csv:{}", i + 1),
+                "malformed line",
+                "expected \"ActorID\",\"Age\",\"Sex\",\"Race\",\"Ethnicity\"",
+            ));
             continue;
         }
-        sexes.insert(f[0].clone(), f[2].to_ascii_lowercase());
+        out.insert(f[0].clone(), (f[2].to_ascii_lowercase(), f[1].trim().parse().ok()));
     }
-    sexes
+    out
 }
 
-pub fn scan(corpus: &Corpus, fp: &Fingerprints) -> anyhow::Result<Scan> {
-    let mut faults = Vec::new();
+/// File stem → perceived voice vote (a letter, or letters joined by ':' for a tie) from summaryTable.csv.
+fn read_voice_votes(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        faults.push(file_fault(
+            corpus,
+            path.display().to_string(),
+            "missing metadata",
+            "processedResults/summaryTable.csv not found; no perceived labels",
+        ));
+        return out;
+    };
+    let mut lines = text.lines().enumerate();
+    let header = lines.next().map(|(_, h)| csv_fields(h)).unwrap_or_default();
+    let (Some(fname), Some(vote)) =
+        (header.iter().position(|h| h == "FileName"), header.iter().position(|h| h == "VoiceVote"))
+    else {
+        faults.push(file_fault(
+            corpus,
+            "processedResults/summaryTable.csv:1",
+            "malformed header",
+            "expected columns FileName and VoiceVote",
+        ));
+        return out;
+    };
+    for (i, line) in lines {
+        let f = csv_fields(line);
+        if f.len() <= fname.max(vote) {
+            faults.push(file_fault(
+                corpus,
+                format!("processedResults/summaryTable.csv:{}", i + 1),
+                "malformed line",
+                "fewer fields than the header",
+            ));
+            continue;
+        }
+        out.insert(f[fname].clone(), f[vote].clone());
+    }
+    out
+}
+
+fn vote_code(letter: &str) -> Option<&'static str> {
+    Some(match letter {
+        "A" => "ANG",
+        "D" => "DIS",
+        "F" => "FEA",
+        "H" => "HAP",
+        "N" => "NEU",
+        "S" => "SAD",
+        _ => return None,
+    })
+}
+
+pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
+    let mut s = Scan::new(&corpus.name);
     let audio_dir = corpus.root.join("AudioWAV");
     let rd = std::fs::read_dir(&audio_dir).map_err(|e| {
         crate::error::user_error(format!(
@@ -102,13 +153,17 @@ pub fn scan(corpus: &Corpus, fp: &Fingerprints) -> anyhow::Result<Scan> {
     let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     let demo_path = corpus.root.join("VideoDemographics.csv");
-    let sexes = read_sexes(&demo_path, &corpus.name, &mut faults);
-    let mut metadata_hashes = BTreeMap::new();
-    if let Ok(h) = fp.content_hash(&demo_path) {
-        metadata_hashes.insert("VideoDemographics.csv".to_string(), h);
-    }
+    let demographics = read_demographics(&demo_path, &corpus.name, &mut s.faults);
+    s.metadata_files.push(("VideoDemographics.csv".into(), demo_path));
+    let votes = if corpus.label_source == "voice_vote" {
+        let p = corpus.root.join("processedResults/summaryTable.csv");
+        let v = read_voice_votes(&p, &corpus.name, &mut s.faults);
+        s.metadata_files.push(("processedResults/summaryTable.csv".into(), p));
+        Some(v)
+    } else {
+        None
+    };
 
-    let mut utterances = Vec::new();
     for name in names {
         if name.starts_with("._") || !name.to_ascii_lowercase().ends_with(".wav") {
             continue;
@@ -116,44 +171,31 @@ pub fn scan(corpus: &Corpus, fp: &Fingerprints) -> anyhow::Result<Scan> {
         let (actor, _sentence, emotion, _level) = match parse_name(&name) {
             Ok(p) => p,
             Err(why) => {
-                faults.push(Fault {
-                    corpus: corpus.name.clone(),
-                    utterance: String::new(),
-                    file: format!("AudioWAV/{name}"),
-                    what: "unrecognised file name".into(),
-                    detail: why,
-                });
+                s.faults.push(file_fault(&corpus.name, format!("AudioWAV/{name}"), "unrecognised file name", why));
                 continue;
             }
         };
         let stem = name.trim_end_matches(".wav");
-        utterances.push(Utterance {
-            id: format!("{}/{stem}", corpus.name),
-            rel_path: format!("AudioWAV/{name}"),
-            path: audio_dir.join(&name),
-            speaker: actor.clone(),
-            gender: sexes.get(&actor).cloned().unwrap_or_else(|| "unknown".into()),
-            label: corpus.label_map.get(&emotion).cloned(),
-            native_label: emotion,
-            split: String::new(),
-            content_hash: String::new(),
-        });
-    }
-    let paths: Vec<_> = utterances.iter().map(|u| u.path.clone()).collect();
-    for (u, h) in utterances.iter_mut().zip(fp.content_hashes(&paths)) {
-        match h {
-            Ok(h) => u.content_hash = h,
-            Err(e) => faults.push(Fault {
-                corpus: corpus.name.clone(),
-                utterance: u.id.clone(),
-                file: u.rel_path.clone(),
-                what: "unreadable file".into(),
-                detail: e.to_string(),
-            }),
+        let mut u = Utterance::new(&corpus.name, stem, &corpus.root, format!("AudioWAV/{name}"));
+        u.speaker = actor.clone();
+        if let Some((sex, age)) = demographics.get(&actor) {
+            u.gender = sex.clone();
+            u.age = *age;
         }
+        u.native_label = emotion;
+        if let Some(votes) = &votes {
+            match votes.get(stem).map(String::as_str) {
+                None => u.drop_reason = Some("no perceived vote in summaryTable.csv".into()),
+                Some(v) if v.contains(':') => u.drop_reason = Some(format!("tied perceived vote \"{v}\"")),
+                Some(v) => match vote_code(v) {
+                    Some(code) => u.native_label = code.to_string(),
+                    None => u.drop_reason = Some(format!("unknown vote letter \"{v}\"")),
+                },
+            }
+        }
+        s.utterances.push(u);
     }
-    utterances.retain(|u| !u.content_hash.is_empty());
-    Ok(Scan { corpus: corpus.name.clone(), utterances, faults, metadata_hashes })
+    Ok(s)
 }
 
 #[cfg(test)]

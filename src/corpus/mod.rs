@@ -3,6 +3,11 @@
 //! graph can be planned before anything runs. `synth` writes small corpora in the same layouts.
 
 pub mod cremad;
+pub mod csv;
+pub mod emodb;
+pub mod iemocap;
+pub mod msp_podcast;
+pub mod ravdess;
 pub mod synth;
 
 use std::collections::BTreeMap;
@@ -25,13 +30,47 @@ pub struct Utterance {
     #[serde(skip)]
     pub path: PathBuf,
     pub speaker: String,
+    /// "female", "male" or "unknown".
     pub gender: String,
     pub native_label: String,
-    /// The unified label, or None when the label map drops this code.
+    /// The unified label, or None when the utterance is dropped (`drop_reason` says why).
     pub label: Option<String>,
-    /// train, dev or test (speaker-independent).
+    pub drop_reason: Option<String>,
+    /// train, dev or test (speaker-independent), or another name the protocol uses (test2...).
     pub split: String,
+    /// The corpus's own partition where it has one (IEMOCAP session, MSP-Podcast Split_Set, CSV split).
+    pub native_split: Option<String>,
+    pub age: Option<u32>,
+    /// Dimensional attributes where the corpus has them (IEMOCAP 1–5, MSP-Podcast 1–7).
+    pub valence: Option<f64>,
+    pub arousal: Option<f64>,
+    pub dominance: Option<f64>,
+    pub transcript: Option<String>,
     pub content_hash: String,
+}
+
+impl Utterance {
+    /// A row with the identity fields set and everything optional empty.
+    pub fn new(corpus: &str, native_id: &str, root: &std::path::Path, rel_path: String) -> Utterance {
+        Utterance {
+            id: format!("{corpus}/{native_id}"),
+            path: root.join(&rel_path),
+            rel_path,
+            speaker: String::new(),
+            gender: "unknown".into(),
+            native_label: String::new(),
+            label: None,
+            drop_reason: None,
+            split: String::new(),
+            native_split: None,
+            age: None,
+            valence: None,
+            arousal: None,
+            dominance: None,
+            transcript: None,
+            content_hash: String::new(),
+        }
+    }
 }
 
 /// What a scan found.
@@ -41,8 +80,21 @@ pub struct Scan {
     pub utterances: Vec<Utterance>,
     /// Problems met while scanning (unparseable names, unreadable files...).
     pub faults: Vec<Fault>,
-    /// Content hashes of the label/metadata files the scan read.
+    /// Label and metadata files the scan read (name → path); their content hashes go into the key.
+    pub metadata_files: Vec<(String, PathBuf)>,
     pub metadata_hashes: BTreeMap<String, String>,
+}
+
+impl Scan {
+    pub fn new(corpus: &str) -> Scan {
+        Scan {
+            corpus: corpus.into(),
+            utterances: Vec::new(),
+            faults: Vec::new(),
+            metadata_files: Vec::new(),
+            metadata_hashes: BTreeMap::new(),
+        }
+    }
 }
 
 impl Scan {
@@ -54,17 +106,141 @@ impl Scan {
 
 pub fn scan(corpus: &Corpus, fp: &Fingerprints) -> anyhow::Result<Scan> {
     let mut s = match corpus.kind.as_str() {
-        "cremad" => cremad::scan(corpus, fp)?,
+        "iemocap" => iemocap::scan(corpus)?,
+        "cremad" => cremad::scan(corpus)?,
+        "msp_podcast" => msp_podcast::scan(corpus)?,
+        "ravdess" => ravdess::scan(corpus)?,
+        "emodb" => emodb::scan(corpus)?,
+        "csv" => csv::scan(corpus)?,
         other => anyhow::bail!("corpus kind {other} has no reader"),
     };
+    apply_label_map(&mut s.utterances, corpus);
+    hash_audio(&mut s, fp);
+    for (name, path) in std::mem::take(&mut s.metadata_files) {
+        if let Ok(h) = fp.content_hash(&path) {
+            s.metadata_hashes.insert(name, h);
+        }
+    }
     assign_splits(&mut s.utterances, &corpus.split);
     Ok(s)
 }
 
-/// Speaker-independent split: speakers ordered by a seeded hash, then cut into train / dev / test by the
-/// configured fractions (each non-empty when there are at least three speakers). No speaker is in two
-/// portions by construction.
+/// Unified labels from the native ones; a row that already has a drop reason (a tied vote, say) stays
+/// dropped.
+fn apply_label_map(utts: &mut [Utterance], corpus: &Corpus) {
+    for u in utts {
+        if u.drop_reason.is_some() {
+            u.label = None;
+            continue;
+        }
+        u.label = corpus.label_map.get(&u.native_label).cloned();
+        if u.label.is_none() {
+            u.drop_reason = Some(format!("label \"{}\" is not in the label map", u.native_label));
+        }
+    }
+}
+
+/// Content hashes through the fingerprint memo; a file that cannot be read is a fault and leaves the
+/// scan (the manifest lists what exists).
+fn hash_audio(s: &mut Scan, fp: &Fingerprints) {
+    let paths: Vec<_> = s.utterances.iter().map(|u| u.path.clone()).collect();
+    let hashes = fp.content_hashes(&paths);
+    let mut kept = Vec::with_capacity(s.utterances.len());
+    for (u, h) in std::mem::take(&mut s.utterances).into_iter().zip(hashes) {
+        match h {
+            Ok(h) => kept.push(Utterance { content_hash: h, ..u }),
+            Err(e) => {
+                let what = if e.kind() == std::io::ErrorKind::NotFound { "missing audio" } else { "unreadable file" };
+                s.faults.push(Fault {
+                    corpus: s.corpus.clone(),
+                    utterance: u.id.clone(),
+                    file: u.rel_path.clone(),
+                    what: what.into(),
+                    detail: if what == "missing audio" {
+                        "labelled, but the audio file does not exist".into()
+                    } else {
+                        e.to_string()
+                    },
+                });
+            }
+        }
+    }
+    s.utterances = kept;
+}
+
+/// A fault about a file rather than an utterance.
+pub fn file_fault(corpus: &str, file: impl Into<String>, what: &str, detail: impl Into<String>) -> Fault {
+    Fault {
+        corpus: corpus.into(),
+        utterance: String::new(),
+        file: file.into(),
+        what: what.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Every file under `dir` whose name ends in `ext` (case-insensitive), recursively, relative to `root`,
+/// sorted; macOS `._*` litter skipped.
+pub fn find_files(root: &std::path::Path, dir: &str, ext: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join(dir)];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.to_ascii_lowercase().ends_with(ext) && !name.starts_with("._") {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Assign train / dev / test by the configured method. Every method keeps each speaker in one portion:
+/// "speakers" by construction, "sessions" because IEMOCAP speakers belong to one session, "official"
+/// and "column" because the corpus's own partition is speaker-independent (checked by the ingest report).
 pub fn assign_splits(utts: &mut [Utterance], cfg: &SplitConfig) {
+    match cfg.method.as_deref().unwrap_or("speakers") {
+        "sessions" => {
+            for u in utts.iter_mut() {
+                let session: u32 = u.native_split.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+                u.split = if session == cfg.test_session {
+                    "test"
+                } else if session == cfg.dev_session {
+                    "dev"
+                } else {
+                    "train"
+                }
+                .into();
+            }
+        }
+        "official" | "column" => {
+            for u in utts.iter_mut() {
+                u.split = normalise_split(u.native_split.as_deref().unwrap_or(""));
+            }
+        }
+        _ => split_by_speaker(utts, cfg),
+    }
+}
+
+/// The corpora's split names in sertool's: Train → train, Development / Validation → dev, Test1 → test,
+/// Test2 → test2, ...
+pub fn normalise_split(native: &str) -> String {
+    let s = native.trim().to_ascii_lowercase();
+    match s.as_str() {
+        "train" | "training" => "train".into(),
+        "dev" | "development" | "validation" | "valid" | "val" => "dev".into(),
+        "test" | "test1" => "test".into(),
+        "" => "unassigned".into(),
+        _ => s,
+    }
+}
+
+fn split_by_speaker(utts: &mut [Utterance], cfg: &SplitConfig) {
     let mut speakers: Vec<String> = utts.iter().map(|u| u.speaker.clone()).collect();
     speakers.sort();
     speakers.dedup();

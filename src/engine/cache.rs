@@ -22,6 +22,21 @@ use serde::{Deserialize, Serialize};
 
 use super::fingerprint::hash_file;
 
+const TAG_FILE: &str = "CACHEDIR.TAG";
+const TAG: &str =
+    "Signature: 8a477f597d28d172789f06886806bc55\n# This is a sertool cache (content-addressed stage outputs).\n";
+
+fn is_key(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Flush a directory's entry table (after a rename into it).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
 /// Write a file so that readers see the old or the new content, never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -78,7 +93,34 @@ pub struct CacheLock {
 impl Cache {
     pub fn open(root: &Path) -> anyhow::Result<Cache> {
         std::fs::create_dir_all(root.join("tmp")).with_context(|| format!("creating cache {}", root.display()))?;
+        let tag = root.join(TAG_FILE);
+        if !tag.exists() {
+            // The standard cache-directory tag (backup tools skip it), and our proof that this folder is a
+            // sertool cache before `gc` deletes anything in it.
+            write_atomic(&tag, TAG.as_bytes())?;
+        }
         Ok(Cache { root: root.to_path_buf() })
+    }
+
+    /// Refuse to delete in a folder that sertool did not create as a cache.
+    fn ensure_is_cache(&self) -> anyhow::Result<()> {
+        let ok = std::fs::read_to_string(self.root.join(TAG_FILE)).is_ok_and(|t| t.starts_with(TAG));
+        anyhow::ensure!(
+            ok,
+            "{} is not a sertool cache (no {TAG_FILE}); refusing to delete anything in it",
+            self.root.display()
+        );
+        Ok(())
+    }
+
+    /// The lock if nobody holds it, else None (for read-only checks that must not wait).
+    pub fn try_lock(&self) -> anyhow::Result<Option<CacheLock>> {
+        let file = File::options().create(true).truncate(false).read(true).write(true).open(self.root.join("lock"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(CacheLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
     }
 
     /// Take the cache's write lock. If another run holds it, say so on stderr and wait for it.
@@ -134,7 +176,34 @@ impl Cache {
                 n += 1;
             }
         }
+        // Temporary files of an atomic write that was killed (fingerprints.json, say). Processes that do
+        // not take the lock (`plan`) write these too, so only a dead writer's files are removed.
+        if let Ok(rd) = std::fs::read_dir(&self.root) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid =
+                    name.split(".tmp.").nth(1).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<u32>().ok());
+                let writer_alive = pid.is_some_and(|p| {
+                    Path::new("/proc").join(p.to_string()).exists() || !Path::new("/proc/self").exists()
+                });
+                if pid.is_some() && !writer_alive && e.path().is_file() {
+                    std::fs::remove_file(e.path())?;
+                    n += 1;
+                }
+            }
+        }
         Ok(n)
+    }
+
+    /// Take an entry out of the cache: rename it into tmp/ (atomic), then delete it there, so a killed
+    /// removal never leaves a half-deleted entry in place.
+    fn remove_entry(&self, kind: &str, key: &str) -> anyhow::Result<()> {
+        let dir = self.entry_dir(kind, key);
+        let doomed = self.begin(&format!("removed-{key}"))?;
+        std::fs::remove_dir(&doomed)?;
+        std::fs::rename(&dir, &doomed).with_context(|| format!("moving {} out of the cache", dir.display()))?;
+        std::fs::remove_dir_all(&doomed)?;
+        Ok(())
     }
 
     pub fn entry_dir(&self, kind: &str, key: &str) -> PathBuf {
@@ -170,12 +239,21 @@ impl Cache {
         write_atomic(&tmp.join("meta.json"), &bytes)?;
         let dest = self.entry_dir(&meta.kind, &meta.key);
         std::fs::create_dir_all(dest.parent().unwrap())?;
-        if dest.exists() {
+        if dest.exists() && !self.is_complete(&meta.kind, &meta.key) {
+            // Something incomplete is in the way (not from us: we only rename whole entries): set it aside.
+            self.remove_entry(&meta.kind, &meta.key)?;
+        }
+        if self.is_complete(&meta.kind, &meta.key) {
             // Same key, same content: keep the entry that is there.
             std::fs::remove_dir_all(tmp)?;
-        } else {
-            std::fs::rename(tmp, &dest).with_context(|| format!("committing {}", dest.display()))?;
+        } else if let Err(e) = std::fs::rename(tmp, &dest) {
+            // Another stage with the same key may have committed in between: that is success too.
+            if !self.is_complete(&meta.kind, &meta.key) {
+                return Err(e).with_context(|| format!("committing {}", dest.display()));
+            }
+            std::fs::remove_dir_all(tmp)?;
         }
+        sync_dir(dest.parent().unwrap());
         self.record_last(&meta.stage, &meta.kind, &meta.key)
     }
 
@@ -211,7 +289,8 @@ impl Cache {
                 continue;
             }
             for e in std::fs::read_dir(kind.path())?.flatten() {
-                if e.path().is_dir() {
+                // Only directories named by a key are entries; anything else is not ours to judge.
+                if e.path().is_dir() && is_key(&e.file_name().to_string_lossy()) {
                     out.push((name.clone(), e.file_name().to_string_lossy().into_owned()));
                 }
             }
@@ -223,6 +302,9 @@ impl Cache {
     /// Check every entry: meta.json parses, names its own key and kind, and every listed file exists
     /// with its recorded size and hash. Returns one line per problem.
     pub fn verify(&self) -> anyhow::Result<(usize, Vec<String>)> {
+        // Entries appear by rename and are never edited, so checking them needs no lock; tmp/ only
+        // counts as litter when no run holds the lock.
+        let idle = self.try_lock()?;
         let entries = self.entries()?;
         let problems: Vec<String> = {
             use rayon::prelude::*;
@@ -230,7 +312,7 @@ impl Cache {
         };
         let mut problems = problems;
         let tmp_litter = std::fs::read_dir(self.root.join("tmp")).map(|r| r.count()).unwrap_or(0);
-        if tmp_litter > 0 {
+        if tmp_litter > 0 && idle.is_some() {
             problems.push(format!(
                 "tmp/: {tmp_litter} unfinished stage output(s) from an interrupted run (removed by the next run)"
             ));
@@ -275,10 +357,11 @@ impl Cache {
 
     /// Remove every entry not in `keep`; returns how many were removed.
     pub fn gc(&self, keep: &BTreeSet<(String, String)>) -> anyhow::Result<usize> {
+        self.ensure_is_cache()?;
         let mut removed = 0;
         for (kind, key) in self.entries()? {
             if !keep.contains(&(kind.clone(), key.clone())) {
-                std::fs::remove_dir_all(self.entry_dir(&kind, &key))?;
+                self.remove_entry(&kind, &key)?;
                 removed += 1;
             }
         }
@@ -311,6 +394,8 @@ fn list_files(dir: &Path) -> anyhow::Result<Vec<FileRecord>> {
         .filter(|n| n != "meta.json")
         .map(|name| {
             let p = dir.join(&name);
+            // On disk before the entry is renamed into place: a power cut must not commit empty files.
+            File::open(&p)?.sync_all()?;
             let size = std::fs::metadata(&p)?.len();
             let sha256 = hash_file(&p)?;
             Ok(FileRecord { name, size, sha256 })

@@ -1,6 +1,9 @@
-//! Fingerprint cheaply, hash surely: external files are known by (size, mtime, inode); their SHA-256 is
-//! remembered in `cache/fingerprints.json` and recomputed only when that triple changes. A `touch` thus
-//! costs one re-hash and never a rerun, and a no-op run over a large corpus costs one `stat` per file.
+//! Fingerprint cheaply, hash surely: external files are known by (size, mtime, ctime, inode); their
+//! SHA-256 is remembered in `cache/fingerprints.json` and recomputed only when that changes. A `touch`
+//! thus costs one re-hash and never a rerun, and a no-op run over a large corpus costs one `stat` per file.
+//!
+//! Like git's "racy" check, a hash taken less than two seconds after the file's last change is not
+//! trusted next time (a same-size rewrite within one timestamp tick would otherwise go unseen).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,8 +19,19 @@ use sha2::{Digest, Sha256};
 struct Entry {
     size: u64,
     mtime_ns: i128,
+    #[serde(default)]
+    ctime_ns: i128,
     inode: u64,
+    /// When the hash was taken (ns since the epoch).
+    #[serde(default)]
+    hashed_ns: i128,
     sha256: String,
+}
+
+const RACY_NS: i128 = 2_000_000_000;
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
 }
 
 /// The remembered fingerprints, loaded once per run and saved atomically.
@@ -28,7 +42,8 @@ pub struct Fingerprints {
     dirty: Mutex<bool>,
 }
 
-fn stat_triple(path: &Path) -> std::io::Result<(u64, i128, u64)> {
+/// (size, mtime, ctime, inode) of a file.
+fn stat(path: &Path) -> std::io::Result<(u64, i128, i128, u64)> {
     let md = std::fs::metadata(path)?;
     let mtime = md.modified()?;
     let mtime_ns = match mtime.duration_since(std::time::UNIX_EPOCH) {
@@ -36,10 +51,13 @@ fn stat_triple(path: &Path) -> std::io::Result<(u64, i128, u64)> {
         Err(e) => -(e.duration().as_nanos() as i128),
     };
     #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&md);
+    let (ctime_ns, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128, md.ino())
+    };
     #[cfg(not(unix))]
-    let inode = 0;
-    Ok((md.len(), mtime_ns, inode))
+    let (ctime_ns, inode) = (0, 0);
+    Ok((md.len(), mtime_ns, ctime_ns, inode))
 }
 
 /// SHA-256 of a file's content, streamed.
@@ -70,14 +88,20 @@ impl Fingerprints {
     /// Content hash of one file, re-hashing only when its (size, mtime, inode) changed.
     pub fn content_hash(&self, path: &Path) -> std::io::Result<String> {
         let key = path.to_string_lossy().into_owned();
-        let (size, mtime_ns, inode) = stat_triple(path)?;
+        let (size, mtime_ns, ctime_ns, inode) = stat(path)?;
         if let Some(e) = self.entries.lock().unwrap().get(&key) {
-            if e.size == size && e.mtime_ns == mtime_ns && e.inode == inode {
+            let same = e.size == size && e.mtime_ns == mtime_ns && e.ctime_ns == ctime_ns && e.inode == inode;
+            let racy = e.hashed_ns - mtime_ns.max(ctime_ns) < RACY_NS;
+            if same && !racy {
                 return Ok(e.sha256.clone());
             }
         }
+        let hashed_ns = now_ns();
         let sha256 = hash_file(path)?;
-        self.entries.lock().unwrap().insert(key, Entry { size, mtime_ns, inode, sha256: sha256.clone() });
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(key, Entry { size, mtime_ns, ctime_ns, inode, hashed_ns, sha256: sha256.clone() });
         *self.dirty.lock().unwrap() = true;
         Ok(sha256)
     }

@@ -100,7 +100,13 @@ fn run_one(graph: &Graph, cache: &Cache, idx: usize) -> anyhow::Result<usize> {
 fn spawn<'s>(scope: &rayon::Scope<'s>, graph: &'s Graph, cache: &'s Cache, tx: mpsc::Sender<Msg>, i: usize) {
     scope.spawn(move |_| {
         let t = Instant::now();
-        let r = run_one(graph, cache, i);
+        // A panic in a stage must not leave the scheduler waiting for a message that never comes.
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(graph, cache, i))).unwrap_or_else(|p| {
+                let msg =
+                    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+                Err(anyhow::anyhow!("internal error (panic): {}", msg.unwrap_or_default()))
+            });
         let _ = tx.send(Msg::Done(i, r, t.elapsed().as_secs_f64()));
     });
 }

@@ -103,13 +103,15 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
             "label_map": c.label_map,
             "classes": p.labels.classes,
             "split": c.split,
+            "label_source": c.label_source,
+            "strict": c.strict,
         });
         let mut inputs = BTreeMap::new();
-        inputs.insert("scan".to_string(), hash_json(&rows));
+        inputs.insert("scan".to_string(), hash_json(&json!([rows, scan.faults])));
         for (f, h) in &scan.metadata_hashes {
             inputs.insert(format!("file:{f}"), h.clone());
         }
-        let s = scan.clone();
+        let (s, kind, strict) = (scan.clone(), c.kind.clone(), c.strict);
         let idx = graph.add(StageSpec {
             id: format!("manifest/{name}"),
             kind: "manifest",
@@ -117,7 +119,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
             params,
             inputs,
             deps: vec![],
-            work: Box::new(move |ctx| stages::manifest(ctx, &s)),
+            work: Box::new(move |ctx| stages::manifest(ctx, &s, &kind, strict)),
         });
         manifests.insert(name.clone(), idx);
         scans.insert(name.clone(), scan);
@@ -137,8 +139,21 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         let files: Vec<NoiseFile> = rels
             .iter()
             .zip(fp.content_hashes(&paths))
-            .map(|(r, h)| Ok(NoiseFile { path: r.clone(), sha256: h? }))
-            .collect::<std::io::Result<_>>()?;
+            .map(|(r, h)| {
+                h.map(|sha256| NoiseFile { path: r.clone(), sha256 }).map_err(|e| {
+                    crate::error::user_error(format!("noise \"{name}\": {}: {e}", n.root.join(r).display()))
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let split = crate::audio::noise::split_pools(&files, n.test_fraction, n.seed);
+        anyhow::ensure!(
+            !split.test.is_empty() && !split.train.is_empty(),
+            crate::error::UserError(format!(
+                "noise \"{name}\": {} file(s) under {} cannot make disjoint train and test pools (need at least 2)",
+                files.len(),
+                n.root.display()
+            ))
+        );
         let mut inputs = BTreeMap::new();
         inputs.insert("files".to_string(), hash_json(&json!(files)));
         let (tf, seed) = (n.test_fraction, n.seed);
@@ -286,6 +301,9 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
 
     let info: Vec<stages::EvalInfo> = evals.iter().map(|(_, i)| i.clone()).collect();
     let report_params = json!({
+        "pipeline_name": p.pipeline.name,
+        "pipeline_sha256": p.file_sha256,
+        "models": p.models.keys().collect::<Vec<_>>(),
         "metric": p.report.metric,
         "conditions": conds,
         "classes": classes,

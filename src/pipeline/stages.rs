@@ -38,19 +38,28 @@ fn write_json(path: &Path, v: &impl Serialize) -> anyhow::Result<()> {
     std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Ingestion summary: counts by unified label × split, speakers per split, what was dropped and why.
+/// Ingestion summary: counts by unified label × split, speakers per split, what was dropped and why,
+/// and the problems met (missing, unlabeled or unreadable files, malformed lines).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IngestReport {
     pub corpus: String,
+    pub kind: String,
     pub utterances: usize,
     pub labeled: usize,
+    /// unified label → split → count
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+    /// split → distinct known speakers ("unknown" speakers are counted under `unknown_speaker_utterances`)
     pub speakers_per_split: BTreeMap<String, usize>,
-    pub dropped_by_native_label: BTreeMap<String, usize>,
-    pub faults: usize,
+    pub unknown_speaker_utterances: usize,
+    /// Speakers found in more than one of train / dev / test (a leak in the corpus's own partition).
+    pub leaked_speakers: Vec<String>,
+    pub dropped: BTreeMap<String, usize>,
+    /// fault kind ("missing audio", "unlabeled audio", "unreadable audio", ...) → count
+    pub problems: BTreeMap<String, usize>,
+    pub hours: f64,
 }
 
-pub fn manifest(ctx: &StageCtx, scan: &Scan) -> anyhow::Result<Vec<Fault>> {
+pub fn manifest(ctx: &StageCtx, scan: &Scan, kind: &str, strict: bool) -> anyhow::Result<Vec<Fault>> {
     let mut faults = scan.faults.clone();
     let infos: Vec<Result<crate::audio::WavInfo, anyhow::Error>> =
         scan.utterances.par_iter().map(|u| wav_info(&u.path)).collect();
@@ -75,19 +84,33 @@ pub fn manifest(ctx: &StageCtx, scan: &Scan) -> anyhow::Result<Vec<Fault>> {
             }
         }
     }
+    if strict && !faults.is_empty() {
+        let f = &faults[0];
+        anyhow::bail!(
+            "strict ingest of {}: {} problem(s), the first: {} {}: {}",
+            scan.corpus,
+            faults.len(),
+            f.what,
+            if f.file.is_empty() { &f.utterance } else { &f.file },
+            f.detail
+        );
+    }
     let us = &scan.utterances;
     let batch = Columns::new()
         .strings("id", us.iter().map(|u| &u.id))
         .strings("path", us.iter().map(|u| &u.rel_path))
         .strings("speaker", us.iter().map(|u| &u.speaker))
         .strings("gender", us.iter().map(|u| &u.gender))
+        .opt_u32s("age", us.iter().map(|u| u.age))
         .strings("split", us.iter().map(|u| &u.split))
+        .opt_strings("native_split", us.iter().map(|u| u.native_split.clone()))
         .strings("native_label", us.iter().map(|u| &u.native_label))
         .opt_strings("label", us.iter().map(|u| u.label.clone()))
-        .opt_strings(
-            "drop_reason",
-            us.iter().map(|u| u.label.is_none().then(|| format!("label {} not in the label map", u.native_label))),
-        )
+        .opt_strings("drop_reason", us.iter().map(|u| u.drop_reason.clone()))
+        .opt_f64s("valence", us.iter().map(|u| u.valence))
+        .opt_f64s("arousal", us.iter().map(|u| u.arousal))
+        .opt_f64s("dominance", us.iter().map(|u| u.dominance))
+        .opt_strings("transcript", us.iter().map(|u| u.transcript.clone()))
         .f64s("duration_s", duration.iter().copied())
         .u32s("sample_rate_hz", rate.iter().copied())
         .u32s("channels", channels.iter().copied())
@@ -110,29 +133,49 @@ pub fn manifest(ctx: &StageCtx, scan: &Scan) -> anyhow::Result<Vec<Fault>> {
         ));
     }
     std::fs::write(ctx.out.join("manifest.csv"), csv)?;
+    write_json(&ctx.out.join("ingest.json"), &ingest_report(scan, kind, &faults, &duration))?;
+    Ok(faults)
+}
+
+fn ingest_report(scan: &Scan, kind: &str, faults: &[Fault], duration: &[f64]) -> IngestReport {
     let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut speakers: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    let mut splits_of: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     let mut dropped = BTreeMap::new();
-    for u in us {
+    let mut unknown = 0;
+    for u in &scan.utterances {
         match &u.label {
             Some(l) => {
                 *counts.entry(l.clone()).or_default().entry(u.split.clone()).or_default() += 1;
-                speakers.entry(u.split.clone()).or_default().insert(&u.speaker);
+                if u.speaker == "unknown" {
+                    unknown += 1;
+                } else {
+                    speakers.entry(u.split.clone()).or_default().insert(&u.speaker);
+                    if ["train", "dev", "test"].contains(&u.split.as_str()) {
+                        splits_of.entry(&u.speaker).or_default().insert(&u.split);
+                    }
+                }
             }
-            None => *dropped.entry(u.native_label.clone()).or_default() += 1,
+            None => *dropped.entry(u.drop_reason.clone().unwrap_or_default()).or_default() += 1,
         }
     }
-    let report = IngestReport {
+    let mut problems = BTreeMap::new();
+    for f in faults {
+        *problems.entry(f.what.clone()).or_default() += 1;
+    }
+    IngestReport {
         corpus: scan.corpus.clone(),
-        utterances: us.len(),
-        labeled: us.iter().filter(|u| u.label.is_some()).count(),
+        kind: kind.to_string(),
+        utterances: scan.utterances.len(),
+        labeled: scan.utterances.iter().filter(|u| u.label.is_some()).count(),
         counts,
         speakers_per_split: speakers.into_iter().map(|(k, v)| (k, v.len())).collect(),
-        dropped_by_native_label: dropped,
-        faults: faults.len(),
-    };
-    write_json(&ctx.out.join("ingest.json"), &report)?;
-    Ok(faults)
+        unknown_speaker_utterances: unknown,
+        leaked_speakers: splits_of.into_iter().filter(|(_, s)| s.len() > 1).map(|(k, _)| k.to_string()).collect(),
+        dropped,
+        problems,
+        hours: duration.iter().sum::<f64>() / 3600.0,
+    }
 }
 
 pub fn noise_pool(ctx: &StageCtx, files: &[NoiseFile], test_fraction: f64, seed: u64) -> anyhow::Result<Vec<Fault>> {

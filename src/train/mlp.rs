@@ -21,7 +21,8 @@ pub struct Mlp {
 pub struct TrainLog {
     pub epochs_run: usize,
     pub best_epoch: usize,
-    pub best_dev_uar: f64,
+    /// None when there was no dev set (the last epoch is kept).
+    pub best_dev_uar: Option<f64>,
     pub final_train_loss: f64,
     pub seconds: f64,
 }
@@ -165,6 +166,7 @@ pub fn train(
             batches += 1;
         }
         last_loss = loss_sum / batches as f64;
+        anyhow::ensure!(last_loss.is_finite(), "training diverged at epoch {epoch} (loss {last_loss}); lower lr");
         let score = if dev_x.is_empty() {
             epoch as f64
         } else {
@@ -179,7 +181,7 @@ pub fn train(
     let log = TrainLog {
         epochs_run: cfg.epochs,
         best_epoch: best.1,
-        best_dev_uar: if dev_x.is_empty() { f64::NAN } else { best.0 },
+        best_dev_uar: if dev_x.is_empty() { None } else { Some(best.0) },
         final_train_loss: last_loss,
         seconds: started.elapsed().as_secs_f64(),
     };
