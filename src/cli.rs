@@ -98,9 +98,28 @@ enum Command {
         dir: PathBuf,
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Actors per corpus.
+        /// Actors per CREMA-D-layout corpus.
         #[arg(long, default_value_t = 12)]
         actors: u32,
+        /// Instead, write only an MSP-Podcast layout with this many label rows and tiny audio
+        /// (DIR/msp_podcast_large), for ingestion at scale.
+        #[arg(long)]
+        msp_rows: Option<usize>,
+    },
+    /// Read one corpus in its native layout and write its manifest (manifests/<name>.parquet).
+    ///
+    /// Example: sertool ingest --kind iemocap /data/IEMOCAP_full_release
+    Ingest {
+        /// iemocap, cremad, msp_podcast, ravdess, emodb or csv.
+        #[arg(long)]
+        kind: String,
+        root: PathBuf,
+        /// The corpus name (manifest file name and id prefix); default: the kind.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make every problem (missing, unlabeled or unreadable file) fatal.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -160,15 +179,21 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Report { pipeline } => report(cli, pipeline),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
         Command::Cache { command: CacheCommand::Verify } => verify(cli),
-        Command::Synth { dir, seed, actors } => {
-            let s = crate::corpus::synth::synth_all(dir, *seed, *actors)?;
+        Command::Ingest { kind, root, name, strict } => ingest(cli, kind, root, name.as_deref(), *strict),
+        Command::Synth { dir, seed, actors, msp_rows } => {
+            let s = match msp_rows {
+                Some(rows) => crate::corpus::synth::synth_msp_large(dir, *rows, *seed)?,
+                None => crate::corpus::synth::synth_all(dir, *seed, *actors)?,
+            };
             if cli.json {
                 print_json(&json!(s));
             } else {
                 for (name, n) in &s.corpora {
-                    println!("{}: {n} clips", dir.join(name).display());
+                    println!("{}: {n} labelled utterances", dir.join(name).display());
                 }
-                println!("{}: {} noise files", dir.join("noise").display(), s.noise_files);
+                if s.noise_files > 0 {
+                    println!("{}: {} noise files", dir.join("musan/noise").display(), s.noise_files);
+                }
             }
             Ok(0)
         }
@@ -336,7 +361,13 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
     let _lock = cache.lock(true)?;
     let planned: Planned = pipeline::plan(p, &cache)?;
     let g = &planned.graph;
-    let rep = &g.stages[planned.report];
+    let Some(report_idx) = planned.report else {
+        return Err(crate::error::user_error(format!(
+            "{} has no [[experiments]], so there is no report to make",
+            file.display()
+        )));
+    };
+    let rep = &g.stages[report_idx];
     let missing: Vec<&str> = rep
         .deps
         .iter()
@@ -354,7 +385,7 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
         );
     }
     // Everything the report reads is cached: only the report stage itself can be stale.
-    let only = Some([planned.report].into_iter().collect());
+    let only = Some([report_idx].into_iter().collect());
     let summary = engine::execute(g, &cache, &RunOptions { jobs: 1, keep_going: false, progress: false, only })?;
     pipeline::publish(&planned, &cache, Path::new("."))?;
     let path = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
@@ -412,4 +443,57 @@ fn verify(cli: &Cli) -> anyhow::Result<i32> {
         println!("{n} entries checked, {} problem(s)", problems.len());
     }
     Ok(if problems.is_empty() { 0 } else { 1 })
+}
+
+fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) -> anyhow::Result<i32> {
+    let name = name.unwrap_or(kind);
+    let p = Pipeline::single_corpus(kind, root, name, strict)?;
+    let cache = Cache::open(&cli.cache)?;
+    let _lock = cache.lock(true)?;
+    cache.clean_tmp()?;
+    let planned = pipeline::plan_ingest(p, &cache)?;
+    let opts = RunOptions { jobs: 1, keep_going: false, progress: false, only: None };
+    let summary = engine::execute(&planned.graph, &cache, &opts)?;
+    planned.fingerprints.save()?;
+    pipeline::publish(&planned, &cache, Path::new("."))?;
+    if let Some(failed) = summary.stages.iter().find(|s| s.status == Status::Failed) {
+        anyhow::bail!("{}", failed.error.as_deref().unwrap_or("ingest failed"));
+    }
+    let report_path = Path::new("manifests").join(format!("{name}.ingest.json"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_path)?)?;
+    if cli.json {
+        print_json(&json!({"ran": summary.ran, "cached": summary.cached, "wall_s": summary.wall_s, "report": report}));
+        return Ok(0);
+    }
+    println!(
+        "{name} ({kind}): {} utterances, {} labelled, {:.2} h",
+        report["utterances"],
+        report["labeled"],
+        report["hours"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(counts) = report["counts"].as_object() {
+        for (label, by_split) in counts {
+            let cells: Vec<String> =
+                by_split.as_object().into_iter().flatten().map(|(s, n)| format!("{s} {n}")).collect();
+            println!("  {label:<10} {}", cells.join(", "));
+        }
+    }
+    println!("  speakers per split: {}", report["speakers_per_split"]);
+    for (what, key) in [("dropped", "dropped"), ("problems", "problems")] {
+        if let Some(m) = report[key].as_object().filter(|m| !m.is_empty()) {
+            println!("  {what}: {}", m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "));
+        }
+    }
+    if let Some(l) = report["leaked_speakers"].as_array().filter(|l| !l.is_empty()) {
+        println!(
+            "  warning: speakers in more than one split: {}",
+            l.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    println!(
+        "manifest: manifests/{name}.parquet ({} in {:.2} s)",
+        if summary.ran > 0 { "written" } else { "cached" },
+        summary.wall_s
+    );
+    Ok(0)
 }

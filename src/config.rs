@@ -19,11 +19,15 @@ struct RawPipeline {
     corpora: BTreeMap<String, RawCorpus>,
     #[serde(default)]
     noise: BTreeMap<String, RawNoise>,
+    /// Absent: the default SNR grid when there is noise, none when there is not.
     #[serde(default)]
-    mix: MixSection,
+    mix: Option<MixSection>,
     #[serde(default)]
     features: FeatureConfig,
+    #[serde(default)]
     models: BTreeMap<String, ModelConfig>,
+    /// No experiments: the pipeline only ingests its corpora (manifests) and makes no report.
+    #[serde(default)]
     experiments: Vec<RawExperiment>,
     #[serde(default)]
     report: ReportSection,
@@ -539,7 +543,10 @@ impl Pipeline {
         }
 
         let mut corpora = BTreeMap::new();
-        for (name, c) in &raw.corpora {
+        // Validate in file order, so the first problem reported is the first one in the file.
+        let mut in_order: Vec<(&String, &RawCorpus)> = raw.corpora.iter().collect();
+        in_order.sort_by_key(|(_, c)| c.kind.span().start);
+        for (name, c) in in_order {
             let kind = c.kind.get_ref();
             if !CORPUS_KINDS.contains(&kind.as_str()) {
                 return Err(at(
@@ -670,7 +677,11 @@ impl Pipeline {
             );
         }
 
-        let mut mix = raw.mix.clone();
+        let mut mix = match (&raw.mix, noise.is_empty()) {
+            (Some(m), _) => m.clone(),
+            (None, true) => MixSection { snr_db: Vec::new(), ..MixSection::default() },
+            (None, false) => MixSection::default(),
+        };
         let selected = mix.noise.clone().unwrap_or_else(|| noise.keys().cloned().collect());
         for n in &selected {
             if !noise.contains_key(n) {
@@ -822,6 +833,53 @@ impl Pipeline {
             models: raw.models,
             experiments,
             report: raw.report,
+        })
+    }
+
+    /// A pipeline of one corpus and nothing else, for `sertool ingest`.
+    pub fn single_corpus(kind: &str, root: &Path, name: &str, strict: bool) -> anyhow::Result<Pipeline> {
+        if !CORPUS_KINDS.contains(&kind) {
+            return Err(user_error(format!(
+                "unknown corpus kind \"{kind}\" (expected one of: {})",
+                CORPUS_KINDS.join(", ")
+            )));
+        }
+        if !root.is_dir() {
+            return Err(user_error(format!("{}: not a directory", root.display())));
+        }
+        if name.is_empty()
+            || name.starts_with('.')
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(user_error(format!("--name \"{name}\" must be letters, digits, '_', '-' or '.'")));
+        }
+        let labels = LabelsSection::default();
+        let split = SplitConfig { method: Some(split_methods(kind)[0].to_string()), ..SplitConfig::default() };
+        let corpus = Corpus {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            root: root.to_path_buf(),
+            label_map: default_label_map(kind, &labels.classes),
+            split,
+            label_source: "acted".into(),
+            strict,
+        };
+        Ok(Pipeline {
+            file: PathBuf::from(format!("<ingest {}>", root.display())),
+            file_sha256: String::new(),
+            pipeline: PipelineSection {
+                name: name.to_string(),
+                sample_rate_hz: default_sample_rate(),
+                shards: default_shards(),
+            },
+            labels,
+            corpora: [(name.to_string(), corpus)].into_iter().collect(),
+            noise: BTreeMap::new(),
+            mix: MixSection { snr_db: Vec::new(), noise: Some(Vec::new()), seed: default_seed() },
+            features: FeatureConfig::default(),
+            models: BTreeMap::new(),
+            experiments: Vec::new(),
+            report: ReportSection::default(),
         })
     }
 

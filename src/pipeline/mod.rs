@@ -55,7 +55,8 @@ pub struct Planned {
     pub graph: Graph,
     pub scans: BTreeMap<String, Arc<Scan>>,
     pub manifests: BTreeMap<String, usize>,
-    pub report: usize,
+    /// None for `sertool ingest`, which plans manifests only.
+    pub report: Option<usize>,
     pub fingerprints: Arc<Fingerprints>,
 }
 
@@ -84,19 +85,18 @@ fn shard_name(k: u32) -> String {
     format!("shard{k:02}")
 }
 
-/// Scan and build the graph.
-pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
-    let p = Arc::new(p);
-    let fp = Arc::new(Fingerprints::load(&cache.root.join("fingerprints.json"))?);
-    let mut graph = Graph::default();
-    let rate = p.pipeline.sample_rate_hz;
-    let shards = p.pipeline.shards;
+type Scans = BTreeMap<String, Arc<Scan>>;
 
-    // Corpora and their manifests.
+/// Scan every corpus and add its manifest stage.
+fn add_manifests(
+    p: &Pipeline,
+    graph: &mut Graph,
+    fp: &Fingerprints,
+) -> anyhow::Result<(Scans, BTreeMap<String, usize>)> {
     let mut scans = BTreeMap::new();
     let mut manifests = BTreeMap::new();
     for (name, c) in &p.corpora {
-        let scan = Arc::new(corpus::scan(c, &fp)?);
+        let scan = Arc::new(corpus::scan(c, fp)?);
         let rows = json!(scan.utterances);
         let params = json!({
             "corpus_kind": c.kind,
@@ -125,6 +125,25 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         scans.insert(name.clone(), scan);
     }
     fp.save()?;
+    Ok((scans, manifests))
+}
+
+/// The graph of `sertool ingest`: manifests only.
+pub fn plan_ingest(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
+    let fp = Arc::new(Fingerprints::load(&cache.root.join("fingerprints.json"))?);
+    let mut graph = Graph::default();
+    let (scans, manifests) = add_manifests(&p, &mut graph, &fp)?;
+    Ok(Planned { pipeline: Arc::new(p), graph, scans, manifests, report: None, fingerprints: fp })
+}
+
+/// Scan and build the graph.
+pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
+    let p = Arc::new(p);
+    let fp = Arc::new(Fingerprints::load(&cache.root.join("fingerprints.json"))?);
+    let mut graph = Graph::default();
+    let rate = p.pipeline.sample_rate_hz;
+    let shards = p.pipeline.shards;
+    let (scans, manifests) = add_manifests(&p, &mut graph, &fp)?;
 
     // Noise pools.
     let mut pools = BTreeMap::new();
@@ -299,6 +318,9 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         }
     }
 
+    if p.experiments.is_empty() {
+        return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, fingerprints: fp });
+    }
     let info: Vec<stages::EvalInfo> = evals.iter().map(|(_, i)| i.clone()).collect();
     let report_params = json!({
         "pipeline_name": p.pipeline.name,
@@ -321,7 +343,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info)),
     });
 
-    Ok(Planned { pipeline: p, graph, scans, manifests, report, fingerprints: fp })
+    Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), fingerprints: fp })
 }
 
 /// Copy a cached file to a user-facing folder, atomically, only when its content differs.
@@ -348,7 +370,8 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             written.push(dest.display().to_string());
         }
     }
-    let st = &planned.graph.stages[planned.report];
+    let Some(report) = planned.report else { return Ok(written) };
+    let st = &planned.graph.stages[report];
     if cache.is_complete(st.kind, &st.key) {
         let dir = cache.entry_dir(st.kind, &st.key);
         for f in ["report.md", "results.csv", "results.json"] {

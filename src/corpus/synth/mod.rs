@@ -6,9 +6,13 @@
 //! differ in actors, sample rate (16 kHz / 22.05 kHz), channel colouring and how strongly their actors
 //! express emotion, so a model trained on one loses accuracy on the other, as real cross-corpus work does.
 
+mod layouts;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::Serialize;
 
 use crate::audio::write_wav16;
 use crate::rng::Rng;
@@ -249,6 +253,59 @@ pub struct SynthSummary {
     pub root: PathBuf,
 }
 
+/// What a synthesised corpus holds, counted by the synthesiser from what it wrote (not by the readers),
+/// under the default 4-class label map and default split. Written to `<dir>/ground_truth/<corpus>.json`
+/// so tests can compare manifests against it.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct GroundTruth {
+    pub corpus: String,
+    pub kind: String,
+    /// Rows the manifest must have: every labelled utterance whose audio file exists.
+    pub utterances: usize,
+    /// unified label → speaker → count
+    pub label_speaker: BTreeMap<String, BTreeMap<String, usize>>,
+    /// unified label → split → count, where the layout fixes the split
+    pub label_split: Option<BTreeMap<String, BTreeMap<String, usize>>>,
+    /// CREMA-D with `label_source = "voice_vote"`: unified label → count
+    pub voice_vote_labels: Option<BTreeMap<String, usize>>,
+    pub dropped: usize,
+    pub missing_audio: usize,
+    pub unlabeled_audio: usize,
+    pub empty_audio: usize,
+}
+
+impl GroundTruth {
+    fn new(corpus: &str, kind: &str) -> GroundTruth {
+        GroundTruth { corpus: corpus.into(), kind: kind.into(), ..Default::default() }
+    }
+
+    /// Count one labelled utterance (label None = dropped by the default map).
+    fn add(&mut self, label: Option<&str>, speaker: &str, split: Option<&str>) {
+        self.utterances += 1;
+        let Some(l) = label else {
+            self.dropped += 1;
+            return;
+        };
+        *self.label_speaker.entry(l.into()).or_default().entry(speaker.into()).or_default() += 1;
+        if let Some(sp) = split {
+            *self
+                .label_split
+                .get_or_insert_with(BTreeMap::new)
+                .entry(l.into())
+                .or_default()
+                .entry(sp.into())
+                .or_default() += 1;
+        }
+    }
+
+    fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let p = dir.join("ground_truth");
+        std::fs::create_dir_all(&p)?;
+        std::fs::write(p.join(format!("{}.json", self.corpus)), serde_json::to_vec_pretty(self)?)?;
+        Ok(())
+    }
+}
+
 /// Clips per actor: IEO at three intensities (NEU only XX), every other sentence at XX.
 fn takes() -> Vec<(&'static str, &'static str, &'static str)> {
     let mut v = Vec::new();
@@ -266,7 +323,7 @@ fn takes() -> Vec<(&'static str, &'static str, &'static str)> {
     v
 }
 
-fn write_corpus(root: &Path, spec: &CorpusSpec, seed: u64) -> anyhow::Result<usize> {
+fn write_corpus(root: &Path, spec: &CorpusSpec, seed: u64) -> anyhow::Result<GroundTruth> {
     let audio = root.join("AudioWAV");
     std::fs::create_dir_all(&audio)?;
     std::fs::create_dir_all(root.join("processedResults"))?;
@@ -275,9 +332,9 @@ fn write_corpus(root: &Path, spec: &CorpusSpec, seed: u64) -> anyhow::Result<usi
         actors.iter().flat_map(|&a| takes().into_iter().map(move |(s, e, l)| (a, s, e, l))).collect();
     use rayon::prelude::*;
     let last_actor = *actors.last().unwrap();
-    let votes: Vec<String> = jobs
+    let votes: Vec<(String, String)> = jobs
         .par_iter()
-        .map(|&(actor, sentence, emotion, level)| -> anyhow::Result<String> {
+        .map(|&(actor, sentence, emotion, level)| -> anyhow::Result<(String, String)> {
             let name = format!("{actor}_{sentence}_{emotion}_{level}");
             let mut rng = Rng::derived(seed, &["take", spec.seed_name, &name]);
             let spk = speaker(seed, spec.seed_name, actor);
@@ -318,11 +375,30 @@ fn write_corpus(root: &Path, spec: &CorpusSpec, seed: u64) -> anyhow::Result<usi
                     format!("{:.2}:{:.2}", rng.range(30.0, 60.0), rng.range(30.0, 60.0)),
                 )
             };
-            Ok(format!("\"{name}\",\"{vote}\",\"{lvl}\",\"N\",\"50.00\",\"N\",\"50.00\""))
+            Ok((vote.clone(), format!("\"{name}\",\"{vote}\",\"{lvl}\",\"N\",\"50.00\",\"N\",\"50.00\"")))
         })
         .collect::<anyhow::Result<_>>()?;
+    let unified = |code: &str| match code {
+        "NEU" | "N" => Some("neutral"),
+        "HAP" | "H" => Some("happy"),
+        "ANG" | "A" => Some("angry"),
+        "SAD" | "S" => Some("sad"),
+        _ => None,
+    };
+    let mut truth = GroundTruth::new(spec.dir_name, "cremad");
+    let mut voice = BTreeMap::new();
+    for (&(actor, _, emotion, _), (vote, _)) in jobs.iter().zip(&votes) {
+        truth.add(unified(emotion), &actor.to_string(), None);
+        if let Some(l) = unified(vote).filter(|_| !vote.contains(':')) {
+            *voice.entry(l.to_string()).or_insert(0) += 1;
+        }
+    }
+    truth.voice_vote_labels = Some(voice);
+    if spec.seed_name == "a" {
+        truth.empty_audio = 1;
+    }
     let mut summary = String::from("\"\",\"FileName\",\"VoiceVote\",\"VoiceLevel\",\"FaceVote\",\"FaceLevel\",\"MultiModalVote\",\"MultiModalLevel\"\n");
-    for (i, v) in votes.iter().enumerate() {
+    for (i, (_, v)) in votes.iter().enumerate() {
         summary.push_str(&format!("\"{}\",{v}\n", i + 1));
     }
     std::fs::write(root.join("processedResults/summaryTable.csv"), summary)?;
@@ -334,13 +410,16 @@ fn write_corpus(root: &Path, spec: &CorpusSpec, seed: u64) -> anyhow::Result<usi
         demo.push_str(&format!("{a},{},\"{sex}\",\"{race}\",\"Not Hispanic\"\n", 20 + (a % 50)));
     }
     std::fs::write(root.join("VideoDemographics.csv"), demo)?;
-    Ok(jobs.len())
+    Ok(truth)
 }
 
 /// Noises for the noise pools: white, pink, babble (summed utterances of speakers outside both corpora)
 /// and hum, of varied lengths (one shorter than an utterance, so tiling is exercised).
-fn write_noise(dir: &Path, seed: u64) -> anyhow::Result<usize> {
-    std::fs::create_dir_all(dir)?;
+/// MUSAN's layout: `musan/noise/free-sound/noise-free-sound-NNNN.wav` plus its ANNOTATIONS file.
+fn write_noise(musan: &Path, seed: u64) -> anyhow::Result<usize> {
+    let dir = musan.join("noise/free-sound");
+    std::fs::create_dir_all(&dir)?;
+    let mut annotations = String::new();
     let sr = 16_000u32;
     let mut n = 0;
     for kind in ["white", "pink", "babble", "hum"] {
@@ -391,10 +470,13 @@ fn write_noise(dir: &Path, seed: u64) -> anyhow::Result<usize> {
             };
             let peak = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-9);
             x.iter_mut().for_each(|v| *v *= 0.5 / peak);
-            write_wav16(&dir.join(format!("{kind}_{i:02}.wav")), &x, sr)?;
+            let name = format!("noise-free-sound-{n:04}");
+            write_wav16(&dir.join(format!("{name}.wav")), &x, sr)?;
+            annotations.push_str(&format!("{name} synthetic {kind} noise\n"));
             n += 1;
         }
     }
+    std::fs::write(dir.join("ANNOTATIONS"), annotations)?;
     Ok(n)
 }
 
@@ -402,12 +484,26 @@ fn write_noise(dir: &Path, seed: u64) -> anyhow::Result<usize> {
 pub fn synth_all(dir: &Path, seed: u64, actors: u32) -> anyhow::Result<SynthSummary> {
     anyhow::ensure!(actors >= 3, "--actors must be at least 3 (train, dev and test each need a speaker)");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut corpora = Vec::new();
+    let mut truths = Vec::new();
     for spec in default_specs(actors) {
-        let n = write_corpus(&dir.join(spec.dir_name), &spec, seed)
-            .with_context(|| format!("writing {}", dir.join(spec.dir_name).display()))?;
-        corpora.push((spec.dir_name.to_string(), n));
+        truths.push(
+            write_corpus(&dir.join(spec.dir_name), &spec, seed)
+                .with_context(|| format!("writing {}", dir.join(spec.dir_name).display()))?,
+        );
     }
-    let noise_files = write_noise(&dir.join("noise"), seed)?;
+    truths.extend(layouts::write_all(dir, seed)?);
+    let mut corpora = Vec::new();
+    for t in &truths {
+        t.write(dir)?;
+        corpora.push((t.corpus.clone(), t.utterances));
+    }
+    let noise_files = write_noise(&dir.join("musan"), seed)?;
     Ok(SynthSummary { corpora, noise_files, root: dir.to_path_buf() })
+}
+
+/// A large MSP-Podcast layout with tiny audio files, for ingestion at scale (`synth --msp-rows N`).
+pub fn synth_msp_large(dir: &Path, rows: usize, seed: u64) -> anyhow::Result<SynthSummary> {
+    let t = layouts::msp_large(&dir.join("msp_podcast_large"), rows, seed)?;
+    t.write(dir)?;
+    Ok(SynthSummary { corpora: vec![(t.corpus.clone(), t.utterances)], noise_files: 0, root: dir.to_path_buf() })
 }
