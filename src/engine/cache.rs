@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! lock                      held (flock) by the one run that may write
-//! fingerprints.json         (size, mtime, inode) → SHA-256 of external files
+//! fingerprints.tsv          (size, mtime, ctime, inode) → SHA-256 of external files
 //! tmp/                      stage outputs being written; emptied at the start of every run
 //! <kind>/<key>/             committed entries: output files + meta.json
 //! last/<kind>/<id-hash>     the key of the last committed run of a stage id (for `explain`)
@@ -176,7 +176,7 @@ impl Cache {
                 n += 1;
             }
         }
-        // Temporary files of an atomic write that was killed (fingerprints.json, say). Processes that do
+        // Temporary files of an atomic write that was killed (fingerprints.tsv, say). Processes that do
         // not take the lock (`plan`) write these too, so only a dead writer's files are removed.
         if let Ok(rd) = std::fs::read_dir(&self.root) {
             for e in rd.flatten() {

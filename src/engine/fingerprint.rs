@@ -1,5 +1,5 @@
 //! Fingerprint cheaply, hash surely: external files are known by (size, mtime, ctime, inode); their
-//! SHA-256 is remembered in `cache/fingerprints.json` and recomputed only when that changes. A `touch`
+//! SHA-256 is remembered in `cache/fingerprints.tsv` and recomputed only when that changes. A `touch`
 //! thus costs one re-hash and never a rerun, and a no-op run over a large corpus costs one `stat` per file.
 //!
 //! Like git's "racy" check, a hash taken less than two seconds after the file's last change is not
@@ -12,20 +12,38 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Entry {
     size: u64,
     mtime_ns: i128,
-    #[serde(default)]
     ctime_ns: i128,
     inode: u64,
     /// When the hash was taken (ns since the epoch).
-    #[serde(default)]
     hashed_ns: i128,
     sha256: String,
+}
+
+/// The state file is one line per file, `path<TAB>size<TAB>mtime<TAB>ctime<TAB>inode<TAB>hashed<TAB>sha256`,
+/// sorted by path: at 200,000 files it loads in a fraction of the time JSON takes. A line that does not
+/// parse is dropped (the file is simply re-hashed).
+fn parse_state(text: &str) -> BTreeMap<String, Entry> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let path = f.next()?.to_string();
+            let e = Entry {
+                size: f.next()?.parse().ok()?,
+                mtime_ns: f.next()?.parse().ok()?,
+                ctime_ns: f.next()?.parse().ok()?,
+                inode: f.next()?.parse().ok()?,
+                hashed_ns: f.next()?.parse().ok()?,
+                sha256: f.next().filter(|h| h.len() == 64)?.to_string(),
+            };
+            Some((path, e))
+        })
+        .collect()
 }
 
 const RACY_NS: i128 = 2_000_000_000;
@@ -78,7 +96,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 impl Fingerprints {
     pub fn load(path: &Path) -> anyhow::Result<Fingerprints> {
         let entries = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Ok(bytes) => parse_state(&String::from_utf8_lossy(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
@@ -118,8 +136,16 @@ impl Fingerprints {
             return Ok(());
         }
         let entries = self.entries.lock().unwrap();
-        let bytes = serde_json::to_vec(&*entries)?;
-        super::cache::write_atomic(&self.path, &bytes)?;
+        let mut out = String::with_capacity(entries.len() * 160);
+        for (p, e) in entries.iter().filter(|(p, _)| !p.contains(['\t', '\n'])) {
+            use std::fmt::Write;
+            let _ = writeln!(
+                out,
+                "{p}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.size, e.mtime_ns, e.ctime_ns, e.inode, e.hashed_ns, e.sha256
+            );
+        }
+        super::cache::write_atomic(&self.path, out.as_bytes())?;
         *dirty = false;
         Ok(())
     }

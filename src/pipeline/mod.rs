@@ -75,6 +75,14 @@ fn hash_json(v: &serde_json::Value) -> String {
     sha256_hex(v.to_string().as_bytes())
 }
 
+/// SHA-256 of anything serialisable, streamed (no JSON tree in memory: a scan can have 200,000 rows).
+fn hash_serialized(v: &impl serde::Serialize) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    serde_json::to_writer(&mut h, v).expect("writing into a hasher cannot fail");
+    crate::engine::key::hex(&h.finalize())
+}
+
 /// Content identity of a set of utterances (ids and audio hashes), for shard keys.
 fn audio_identity<'a>(utts: impl Iterator<Item = &'a Utterance>) -> String {
     let v: Vec<(&str, &str)> = utts.map(|u| (u.id.as_str(), u.content_hash.as_str())).collect();
@@ -96,8 +104,9 @@ fn add_manifests(
     let mut scans = BTreeMap::new();
     let mut manifests = BTreeMap::new();
     for (name, c) in &p.corpora {
+        let t = std::time::Instant::now();
         let scan = Arc::new(corpus::scan(c, fp)?);
-        let rows = json!(scan.utterances);
+        tracing::info!("scanned {name}: {} utterances in {:.3} s", scan.utterances.len(), t.elapsed().as_secs_f64());
         let params = json!({
             "corpus_kind": c.kind,
             "label_map": c.label_map,
@@ -107,7 +116,7 @@ fn add_manifests(
             "strict": c.strict,
         });
         let mut inputs = BTreeMap::new();
-        inputs.insert("scan".to_string(), hash_json(&json!([rows, scan.faults])));
+        inputs.insert("scan".to_string(), hash_serialized(&(&scan.utterances, &scan.faults)));
         for (f, h) in &scan.metadata_hashes {
             inputs.insert(format!("file:{f}"), h.clone());
         }
@@ -128,9 +137,16 @@ fn add_manifests(
     Ok((scans, manifests))
 }
 
+fn load_fingerprints(cache: &Cache) -> anyhow::Result<Fingerprints> {
+    let t = std::time::Instant::now();
+    let fp = Fingerprints::load(&cache.root.join("fingerprints.tsv"))?;
+    tracing::info!("loaded file fingerprints in {:.3} s", t.elapsed().as_secs_f64());
+    Ok(fp)
+}
+
 /// The graph of `sertool ingest`: manifests only.
 pub fn plan_ingest(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
-    let fp = Arc::new(Fingerprints::load(&cache.root.join("fingerprints.json"))?);
+    let fp = Arc::new(load_fingerprints(cache)?);
     let mut graph = Graph::default();
     let (scans, manifests) = add_manifests(&p, &mut graph, &fp)?;
     Ok(Planned { pipeline: Arc::new(p), graph, scans, manifests, report: None, fingerprints: fp })
@@ -139,7 +155,7 @@ pub fn plan_ingest(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
 /// Scan and build the graph.
 pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let p = Arc::new(p);
-    let fp = Arc::new(Fingerprints::load(&cache.root.join("fingerprints.json"))?);
+    let fp = Arc::new(load_fingerprints(cache)?);
     let mut graph = Graph::default();
     let rate = p.pipeline.sample_rate_hz;
     let shards = p.pipeline.shards;
