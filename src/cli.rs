@@ -68,6 +68,17 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Make the mix recipes (running only what they need) and write the mixtures as WAV files.
+    ///
+    /// Example: sertool mix pipelines/demo.toml --write-wav mixed/
+    Mix {
+        pipeline: PathBuf,
+        /// Folder for the mixtures: <corpus>/<condition>/<utterance>.wav, 32-bit float.
+        #[arg(long)]
+        write_wav: PathBuf,
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
     /// Say what differs between a stage and its last cached run.
     ///
     /// Example: sertool explain pipelines/demo.toml report/demo
@@ -176,6 +187,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Run { pipeline, jobs, keep_going, no_wait } => run(cli, pipeline, *jobs, *keep_going, !*no_wait),
         Command::Plan { pipeline, all, show_config, dot } => plan(cli, pipeline, *all, *show_config, *dot),
         Command::Explain { pipeline, stage } => explain(cli, pipeline, stage),
+        Command::Mix { pipeline, write_wav, jobs } => mix(cli, pipeline, write_wav, *jobs),
         Command::Report { pipeline } => report(cli, pipeline),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
         Command::Cache { command: CacheCommand::Verify } => verify(cli),
@@ -192,7 +204,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                     println!("{}: {n} labelled utterances", dir.join(name).display());
                 }
                 if s.noise_files > 0 {
-                    println!("{}: {} noise files", dir.join("musan/noise").display(), s.noise_files);
+                    println!("{}: {} noise files (MUSAN, DEMAND, ESC-50, WHAM! layouts)", dir.display(), s.noise_files);
                 }
             }
             Ok(0)
@@ -495,5 +507,41 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
         if summary.ran > 0 { "written" } else { "cached" },
         summary.wall_s
     );
+    Ok(0)
+}
+
+fn mix(cli: &Cli, file: &Path, out: &Path, jobs: Option<usize>) -> anyhow::Result<i32> {
+    let (cache, p) = open(cli, file)?;
+    let _lock = cache.lock(true)?;
+    cache.clean_tmp()?;
+    let planned = pipeline::plan(p, &cache)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    // Only the recipes and what they read (the noise pools).
+    let mut only: BTreeSet<usize> = planned.mixes.iter().map(|(i, _, _)| *i).collect();
+    for &i in only.clone().iter() {
+        only.extend(&planned.graph.stages[i].deps);
+    }
+    let opts = RunOptions { jobs, keep_going: false, progress: false, only: Some(only) };
+    let summary = engine::execute(&planned.graph, &cache, &opts)?;
+    planned.fingerprints.save()?;
+    if let Some(failed) = summary.stages.iter().find(|s| s.status == Status::Failed) {
+        anyhow::bail!("stage {} failed: {}", failed.id, failed.error.as_deref().unwrap_or(""));
+    }
+    let (written, faults) = pipeline::write_mixtures(&planned, &cache, out, jobs)?;
+    if cli.json {
+        print_json(
+            &json!({"written": written, "ran": summary.ran, "faults": faults, "dir": out.display().to_string()}),
+        );
+    } else {
+        println!("{written} mixture(s) written under {}", out.display());
+        if !faults.is_empty() {
+            println!(
+                "{} utterance(s) could not be mixed (first: {} {})",
+                faults.len(),
+                faults[0].utterance,
+                faults[0].detail
+            );
+        }
+    }
     Ok(0)
 }

@@ -43,6 +43,13 @@ pub struct PipelineSection {
     /// Utterances of a corpus are split into this many shards, each its own stage instance.
     #[serde(default = "default_shards")]
     pub shards: u32,
+    /// Multi-channel audio: "mean" (average the channels) or "channel:N" (keep channel N, from 0).
+    #[serde(default = "default_channel_policy")]
+    pub channels: String,
+}
+
+fn default_channel_policy() -> String {
+    "mean".into()
 }
 
 fn default_sample_rate() -> u32 {
@@ -160,10 +167,59 @@ struct RawNoise {
     test_fraction: f64,
     #[serde(default = "default_seed")]
     seed: u64,
+    #[serde(default)]
+    subsets: Option<Vec<String>>,
+    #[serde(default)]
+    environments: Option<Vec<String>>,
+    #[serde(default)]
+    channel: Option<u32>,
+    #[serde(default)]
+    categories: Option<Vec<String>>,
+    #[serde(default)]
+    test_folds: Option<Vec<u32>>,
+    #[serde(default)]
+    test_categories: Option<Vec<String>>,
+}
+
+impl RawNoise {
+    fn select(&self) -> NoiseSelect {
+        NoiseSelect {
+            subsets: self.subsets.clone(),
+            environments: self.environments.clone(),
+            channel: self.channel,
+            categories: self.categories.clone(),
+            test_folds: self.test_folds.clone(),
+            test_categories: self.test_categories.clone(),
+        }
+    }
 }
 
 fn default_test_fraction() -> f64 {
     0.5
+}
+
+/// Which files of a noise corpus to use and how to split them into train and test pools.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSelect {
+    /// MUSAN: which of noise, music, speech (default: noise).
+    #[serde(default)]
+    pub subsets: Option<Vec<String>>,
+    /// DEMAND: which environments (default: all found).
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
+    /// DEMAND: which microphone channel file (chNN.wav; default 1).
+    #[serde(default)]
+    pub channel: Option<u32>,
+    /// ESC-50: keep only these categories (default: all).
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    /// ESC-50: the folds of the test pool (default: [5]).
+    #[serde(default)]
+    pub test_folds: Option<Vec<u32>>,
+    /// Any kind: these whole categories form the test pool, so test noise is unseen in type too.
+    #[serde(default)]
+    pub test_categories: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -177,11 +233,30 @@ pub struct MixSection {
     pub noise: Option<Vec<String>>,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// "whole": speech power over the whole utterance (the field's usual definition); "active": over
+    /// its active frames only (20 ms frames within `active_gate_db` of the loudest).
+    #[serde(default = "default_snr_mode")]
+    pub snr_mode: String,
+    #[serde(default = "default_active_gate")]
+    pub active_gate_db: f64,
+}
+
+fn default_snr_mode() -> String {
+    "whole".into()
+}
+fn default_active_gate() -> f64 {
+    40.0
 }
 
 impl Default for MixSection {
     fn default() -> Self {
-        MixSection { snr_db: default_snrs(), noise: None, seed: default_seed() }
+        MixSection {
+            snr_db: default_snrs(),
+            noise: None,
+            seed: default_seed(),
+            snr_mode: default_snr_mode(),
+            active_gate_db: default_active_gate(),
+        }
     }
 }
 
@@ -312,7 +387,7 @@ fn default_metric() -> String {
 /// The kinds of corpus this version reads.
 pub const CORPUS_KINDS: &[&str] = &["iemocap", "cremad", "msp_podcast", "ravdess", "emodb", "csv"];
 /// The kinds of noise source this version reads.
-pub const NOISE_KINDS: &[&str] = &["folder"];
+pub const NOISE_KINDS: &[&str] = &["folder", "musan", "demand", "esc50", "wham"];
 pub const MODEL_KINDS: &[&str] = &["mlp"];
 pub const METRICS: &[&str] = &["uar", "wa", "macro_f1"];
 
@@ -353,6 +428,7 @@ pub struct NoiseSource {
     pub root: PathBuf,
     pub test_fraction: f64,
     pub seed: u64,
+    pub select: NoiseSelect,
 }
 
 #[derive(Debug, Clone)]
@@ -535,6 +611,12 @@ impl Pipeline {
                 format!("[pipeline] sample_rate_hz = {} is too low (expected ≥ 4000)", p.sample_rate_hz),
             ));
         }
+        if crate::audio::ChannelPolicy::parse(&p.channels).is_none() {
+            return Err(at(
+                src.key_offset("pipeline", "channels"),
+                format!("[pipeline] channels = \"{}\" (expected \"mean\" or \"channel:N\")", p.channels),
+            ));
+        }
         if p.shards == 0 {
             return Err(at(src.key_offset("pipeline", "shards"), "[pipeline] shards must be ≥ 1".into()));
         }
@@ -662,6 +744,29 @@ impl Pipeline {
                     ),
                 ));
             }
+            let sel = &n.select();
+            let only = |field: &str, set: bool, kinds: &[&str]| -> anyhow::Result<()> {
+                if set && !kinds.contains(&kind.as_str()) {
+                    return Err(at(
+                        src.key_offset(&format!("noise.{name}"), field),
+                        format!("noise \"{name}\": {field} applies to {} only, not {kind}", kinds.join(", ")),
+                    ));
+                }
+                Ok(())
+            };
+            only("subsets", sel.subsets.is_some(), &["musan"])?;
+            only("environments", sel.environments.is_some(), &["demand"])?;
+            only("channel", sel.channel.is_some(), &["demand"])?;
+            only("categories", sel.categories.is_some(), &["esc50"])?;
+            only("test_folds", sel.test_folds.is_some(), &["esc50"])?;
+            if let Some(bad) =
+                sel.subsets.iter().flatten().find(|s| !["noise", "music", "speech"].contains(&s.as_str()))
+            {
+                return Err(at(
+                    src.key_offset(&format!("noise.{name}"), "subsets"),
+                    format!("noise \"{name}\": MUSAN subset \"{bad}\" (expected noise, music or speech)"),
+                ));
+            }
             if !(n.test_fraction > 0.0 && n.test_fraction < 1.0) {
                 return Err(at(n.kind.span().start, format!("noise \"{name}\": test_fraction must be in (0, 1)")));
             }
@@ -673,6 +778,7 @@ impl Pipeline {
                     root,
                     test_fraction: n.test_fraction,
                     seed: n.seed,
+                    select: n.select(),
                 },
             );
         }
@@ -716,6 +822,15 @@ impl Pipeline {
             ));
         }
         mix.noise = Some(selected);
+        if !["whole", "active"].contains(&mix.snr_mode.as_str())
+            || mix.active_gate_db.is_nan()
+            || mix.active_gate_db <= 0.0
+        {
+            return Err(at(
+                src.key_offset("mix", "snr_mode"),
+                format!("[mix] snr_mode = \"{}\" (expected \"whole\" or \"active\"; active_gate_db > 0)", mix.snr_mode),
+            ));
+        }
 
         let f = &raw.features;
         if f.kind != "logmel_stats" {
@@ -871,11 +986,12 @@ impl Pipeline {
                 name: name.to_string(),
                 sample_rate_hz: default_sample_rate(),
                 shards: default_shards(),
+                channels: default_channel_policy(),
             },
             labels,
             corpora: [(name.to_string(), corpus)].into_iter().collect(),
             noise: BTreeMap::new(),
-            mix: MixSection { snr_db: Vec::new(), noise: Some(Vec::new()), seed: default_seed() },
+            mix: MixSection { snr_db: Vec::new(), noise: Some(Vec::new()), ..MixSection::default() },
             features: FeatureConfig::default(),
             models: BTreeMap::new(),
             experiments: Vec::new(),
@@ -894,6 +1010,7 @@ impl Pipeline {
             }))).collect::<serde_json::Map<_, _>>(),
             "noise": self.noise.values().map(|n| (n.name.clone(), serde_json::json!({
                 "kind": n.kind, "root": n.root.display().to_string(), "test_fraction": n.test_fraction, "seed": n.seed,
+                "select": n.select,
             }))).collect::<serde_json::Map<_, _>>(),
             "mix": self.mix,
             "features": self.features,

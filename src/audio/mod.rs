@@ -32,8 +32,30 @@ pub fn wav_info(path: &Path) -> anyhow::Result<WavInfo> {
     Ok(WavInfo { sample_rate: spec.sample_rate, channels: spec.channels, frames: r.duration() as u64 })
 }
 
+/// How multi-channel files become mono: the mean of all channels, or one channel (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelPolicy {
+    Mean,
+    Pick(u16),
+}
+
+impl ChannelPolicy {
+    /// "mean" or "channel:N".
+    pub fn parse(s: &str) -> Option<ChannelPolicy> {
+        match s {
+            "mean" => Some(ChannelPolicy::Mean),
+            _ => s.strip_prefix("channel:").and_then(|n| n.parse().ok()).map(ChannelPolicy::Pick),
+        }
+    }
+}
+
 /// Decode a WAV file (PCM 8/16/24/32-bit or 32-bit float) and average its channels to mono.
 pub fn read_wav(path: &Path) -> anyhow::Result<Audio> {
+    read_wav_with(path, ChannelPolicy::Mean)
+}
+
+/// Decode a WAV file and make it mono by `policy`.
+pub fn read_wav_with(path: &Path, policy: ChannelPolicy) -> anyhow::Result<Audio> {
     let mut r = hound::WavReader::open(path).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
     let spec = r.spec();
     let ch = spec.channels.max(1) as usize;
@@ -48,10 +70,11 @@ pub fn read_wav(path: &Path) -> anyhow::Result<Audio> {
     if interleaved.is_empty() {
         bail!("{}: the WAV file holds no samples", path.display());
     }
-    let samples = if ch == 1 {
-        interleaved
-    } else {
-        interleaved.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect()
+    let samples = match policy {
+        _ if ch == 1 => interleaved,
+        ChannelPolicy::Mean => interleaved.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect(),
+        ChannelPolicy::Pick(k) if (k as usize) < ch => interleaved.chunks_exact(ch).map(|f| f[k as usize]).collect(),
+        ChannelPolicy::Pick(k) => bail!("{}: channel {k} asked for, but the file has {ch} channel(s)", path.display()),
     };
     Ok(Audio { samples, sample_rate: spec.sample_rate, channels: spec.channels })
 }
@@ -63,6 +86,18 @@ pub fn write_wav16(path: &Path, samples: &[f32], sample_rate: u32) -> anyhow::Re
     let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("creating {}", path.display()))?;
     for &s in samples {
         w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
+    }
+    w.finalize()?;
+    Ok(())
+}
+
+/// Write mono 32-bit float WAV: what `sertool mix --write-wav` writes, bit for bit what features see.
+pub fn write_wav_f32(path: &Path, samples: &[f32], sample_rate: u32) -> anyhow::Result<()> {
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("creating {}", path.display()))?;
+    for &s in samples {
+        w.write_sample(s)?;
     }
     w.finalize()?;
     Ok(())
@@ -98,9 +133,26 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> anyhow::Result<Vec<f32>> {
     Ok(out[delay..delay + want].to_vec())
 }
 
-/// Decode and bring to the pipeline's sample rate.
-pub fn load_mono(path: &Path, rate: u32) -> anyhow::Result<Vec<f32>> {
-    let a = read_wav(path)?;
+/// How a pipeline reads audio: its sample rate and channel policy (both part of every audio stage's key).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioIn {
+    pub rate: u32,
+    pub channels: ChannelPolicy,
+}
+
+impl AudioIn {
+    pub fn from_config(p: &crate::config::PipelineSection) -> AudioIn {
+        AudioIn { rate: p.sample_rate_hz, channels: ChannelPolicy::parse(&p.channels).unwrap_or(ChannelPolicy::Mean) }
+    }
+
+    pub fn load(&self, path: &Path) -> anyhow::Result<Vec<f32>> {
+        load_mono(path, self.rate, self.channels)
+    }
+}
+
+/// Decode, make mono and bring to the pipeline's sample rate.
+pub fn load_mono(path: &Path, rate: u32, policy: ChannelPolicy) -> anyhow::Result<Vec<f32>> {
+    let a = read_wav_with(path, policy)?;
     resample(&a.samples, a.sample_rate, rate).with_context(|| format!("{}: resampling", path.display()))
 }
 
@@ -153,5 +205,116 @@ mod tests {
         assert!(err.contains("e.wav") && err.contains("no samples"), "{err}");
         std::fs::write(dir.path().join("x.wav"), b"not a wav").unwrap();
         assert!(read_wav(&dir.path().join("x.wav")).unwrap_err().to_string().contains("x.wav"));
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    fn write(path: &Path, bits: u16, float: bool, channels: u16, frames: &[Vec<f64>], rate: u32) {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for f in frames {
+            for &v in f {
+                if float {
+                    w.write_sample(v as f32).unwrap();
+                } else {
+                    let max = (1i64 << (bits - 1)) as f64;
+                    w.write_sample((v * (max - 1.0)).round() as i32).unwrap();
+                }
+            }
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn every_pcm_width_and_float_decode_to_the_same_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames: Vec<Vec<f64>> = (0..100).map(|i| vec![(i as f64 / 100.0 - 0.5) * 0.8]).collect();
+        for (bits, float) in [(8, false), (16, false), (24, false), (32, false), (32, true)] {
+            let p = dir.path().join(format!("{bits}{float}.wav"));
+            write(&p, bits, float, 1, &frames, 16_000);
+            let a = read_wav(&p).unwrap();
+            let tol = if bits == 8 { 0.01 } else { 1e-4 };
+            for (x, f) in a.samples.iter().zip(&frames) {
+                assert!((*x as f64 - f[0]).abs() < tol, "{bits}-bit: {x} vs {}", f[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn channels_are_averaged_or_picked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("st.wav");
+        write(&p, 16, false, 2, &[vec![0.5, -0.25], vec![0.25, 0.25]], 44_100);
+        let mean = read_wav_with(&p, ChannelPolicy::Mean).unwrap();
+        assert!((mean.samples[0] - 0.125).abs() < 1e-3 && mean.channels == 2);
+        let right = read_wav_with(&p, ChannelPolicy::Pick(1)).unwrap();
+        assert!((right.samples[0] + 0.25).abs() < 1e-3);
+        let err = read_wav_with(&p, ChannelPolicy::Pick(2)).unwrap_err().to_string();
+        assert!(err.contains("st.wav") && err.contains("2 channel"), "{err}");
+        assert_eq!(ChannelPolicy::parse("channel:3"), Some(ChannelPolicy::Pick(3)));
+        assert_eq!(ChannelPolicy::parse("left"), None);
+    }
+
+    #[test]
+    fn empty_truncated_and_non_wav_files_are_named_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok.wav");
+        write_wav16(&ok, &vec![0.1; 1000], 16_000).unwrap();
+        let bytes = std::fs::read(&ok).unwrap();
+        let cut = dir.path().join("cut.wav");
+        std::fs::write(&cut, &bytes[..bytes.len() - 501]).unwrap();
+        let headless = dir.path().join("headless.wav");
+        std::fs::write(&headless, &bytes[..20]).unwrap();
+        let text = dir.path().join("text.wav");
+        std::fs::write(&text, "ID3 not audio at all").unwrap();
+        let empty = dir.path().join("empty.wav");
+        std::fs::write(&empty, b"").unwrap();
+        for p in [&cut, &headless, &text, &empty] {
+            let err = format!("{:#}", read_wav(p).unwrap_err());
+            assert!(err.contains(&p.file_name().unwrap().to_string_lossy().to_string()), "{err}");
+        }
+    }
+
+    fn tone(f: f64, rate: u32, secs: f64) -> Vec<f32> {
+        (0..(rate as f64 * secs) as usize)
+            .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32 * 0.5)
+            .collect()
+    }
+
+    /// (amplitude of the best-fitting sinusoid at `f`, power of everything else) away from the edges.
+    fn fit(y: &[f32], f: f64, rate: u32) -> (f64, f64) {
+        let w = 2.0 * std::f64::consts::PI * f / rate as f64;
+        let seg: Vec<(f64, f64)> =
+            y.iter().enumerate().skip(1000).take(y.len() - 2000).map(|(i, &v)| (i as f64, v as f64)).collect();
+        let n = seg.len() as f64;
+        let a = 2.0 / n * seg.iter().map(|(i, v)| v * (w * i).sin()).sum::<f64>();
+        let b = 2.0 / n * seg.iter().map(|(i, v)| v * (w * i).cos()).sum::<f64>();
+        let resid = seg.iter().map(|(i, v)| (v - a * (w * i).sin() - b * (w * i).cos()).powi(2)).sum::<f64>() / n;
+        ((a * a + b * b).sqrt(), resid)
+    }
+
+    #[test]
+    fn resampling_44k1_to_16k_keeps_a_1khz_tone_and_suppresses_aliases() {
+        let y = resample(&tone(1000.0, 44_100, 2.0), 44_100, 16_000).unwrap();
+        assert_eq!(y.len(), 32_000);
+        let (amp, resid) = fit(&y, 1000.0, 16_000);
+        assert!((20.0 * (amp / 0.5).log10()).abs() < 0.1, "level {amp}");
+        assert!(10.0 * (resid / 0.125).log10() < -60.0, "residual {resid}");
+        // 7.9 kHz, just below the new Nyquist: whatever passes, nothing else may appear.
+        let y = resample(&tone(7900.0, 44_100, 2.0), 44_100, 16_000).unwrap();
+        let (_, resid) = fit(&y, 7900.0, 16_000);
+        assert!(10.0 * (resid / 0.125).log10() < -60.0, "aliasing {} dB", 10.0 * (resid / 0.125).log10());
+        // 10 kHz cannot exist at 16 kHz: it must be filtered out, not folded down to 6 kHz.
+        let y = resample(&tone(10_000.0, 44_100, 2.0), 44_100, 16_000).unwrap();
+        let p = y[1000..y.len() - 1000].iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / (y.len() - 2000) as f64;
+        assert!(10.0 * (p / 0.125).log10() < -60.0, "alias of 10 kHz at {} dB", 10.0 * (p / 0.125).log10());
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::audio::noise::{list_wavs, NoiseFile};
+use crate::audio::noise::NoiseFile;
 use crate::config::Pipeline;
 use crate::corpus::{self, shard_of, Scan, Utterance};
 use crate::engine::fingerprint::Fingerprints;
@@ -57,6 +57,8 @@ pub struct Planned {
     pub manifests: BTreeMap<String, usize>,
     /// None for `sertool ingest`, which plans manifests only.
     pub report: Option<usize>,
+    /// Every mix stage: (stage, corpus, condition).
+    pub mixes: Vec<(usize, String, Condition)>,
     pub fingerprints: Arc<Fingerprints>,
 }
 
@@ -149,7 +151,7 @@ pub fn plan_ingest(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let fp = Arc::new(load_fingerprints(cache)?);
     let mut graph = Graph::default();
     let (scans, manifests) = add_manifests(&p, &mut graph, &fp)?;
-    Ok(Planned { pipeline: Arc::new(p), graph, scans, manifests, report: None, fingerprints: fp })
+    Ok(Planned { pipeline: Arc::new(p), graph, scans, manifests, report: None, mixes: Vec::new(), fingerprints: fp })
 }
 
 /// Scan and build the graph.
@@ -164,42 +166,38 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // Noise pools.
     let mut pools = BTreeMap::new();
     for (name, n) in &p.noise {
-        let rels = list_wavs(&n.root)
-            .map_err(|e| crate::error::user_error(format!("noise \"{name}\": listing {}: {e}", n.root.display())))?;
-        anyhow::ensure!(
-            !rels.is_empty(),
-            crate::error::UserError(format!("noise \"{name}\": no .wav files under {}", n.root.display()))
-        );
-        let paths: Vec<_> = rels.iter().map(|r| n.root.join(r)).collect();
-        let files: Vec<NoiseFile> = rels
-            .iter()
+        let listed = crate::audio::noise::list_source(n)?;
+        let paths: Vec<_> = listed.iter().map(|(r, _, _)| n.root.join(r)).collect();
+        let files: Vec<NoiseFile> = listed
+            .into_iter()
             .zip(fp.content_hashes(&paths))
-            .map(|(r, h)| {
-                h.map(|sha256| NoiseFile { path: r.clone(), sha256 }).map_err(|e| {
-                    crate::error::user_error(format!("noise \"{name}\": {}: {e}", n.root.join(r).display()))
+            .map(|((path, category, group), h)| {
+                h.map(|sha256| NoiseFile { path: path.clone(), sha256, category, group }).map_err(|e| {
+                    crate::error::user_error(format!("noise \"{name}\": {}: {e}", n.root.join(&path).display()))
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        let split = crate::audio::noise::split_pools(&files, n.test_fraction, n.seed);
+        let split = crate::audio::noise::split_pools(&files, n);
         anyhow::ensure!(
             !split.test.is_empty() && !split.train.is_empty(),
             crate::error::UserError(format!(
-                "noise \"{name}\": {} file(s) under {} cannot make disjoint train and test pools (need at least 2)",
+                "noise \"{name}\": {} file(s) under {} make an empty {} pool (need files on both sides: check test_fraction, test_folds or test_categories)",
                 files.len(),
-                n.root.display()
+                n.root.display(),
+                if split.test.is_empty() { "test" } else { "train" }
             ))
         );
         let mut inputs = BTreeMap::new();
         inputs.insert("files".to_string(), hash_json(&json!(files)));
-        let (tf, seed) = (n.test_fraction, n.seed);
+        let source = n.clone();
         let idx = graph.add(StageSpec {
             id: format!("noise/{name}"),
             kind: "noise_pool",
             version: 1,
-            params: json!({ "test_fraction": tf, "seed": seed }),
+            params: json!({ "kind": n.kind, "test_fraction": n.test_fraction, "seed": n.seed, "select": n.select }),
             inputs,
             deps: vec![],
-            work: Box::new(move |ctx| stages::noise_pool(ctx, &files, tf, seed)),
+            work: Box::new(move |ctx| stages::noise_pool(ctx, &files, &source)),
         });
         pools.insert(name.clone(), idx);
     }
@@ -208,11 +206,16 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // Which corpora need which conditions: sources need clean features of every split;
     // targets need every condition, for their test split only.
     let conds = conditions(&p);
-    let feature_params =
-        json!({ "features": p.features, "sample_rate_hz": rate, "resampler": crate::audio::RESAMPLER });
+    let audio = crate::audio::AudioIn::from_config(&p.pipeline);
+    let mode = crate::audio::mix::SnrMode::from_config(&p.mix, rate);
+    let audio_params =
+        json!({ "sample_rate_hz": rate, "channels": p.pipeline.channels, "resampler": crate::audio::RESAMPLER });
+    let feature_params = json!({ "features": p.features, "audio": audio_params });
     let used: BTreeSet<&String> = p.experiments.iter().flat_map(|e| e.train.iter().chain(&e.test)).collect();
     // features[(corpus, condition)] = the shard stages
     let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    // (stage, corpus, condition) of every mix stage, for the report's noise section.
+    let mut mixes: Vec<(usize, String, Condition)> = Vec::new();
     for name in used {
         let scan = &scans[name];
         for cond in &conds {
@@ -232,9 +235,9 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                 let mut noise_root = None;
                 if let (Some(noise), Some(snr)) = (&cond.noise, cond.snr_db) {
                     let mix_params = json!({
-                        "condition": cond.name, "snr_db": snr, "seed": p.mix.seed,
-                        "sample_rate_hz": rate, "resampler": crate::audio::RESAMPLER,
-                        "snr_definition": "whole-utterance power",
+                        "condition": cond.name, "snr_db": snr, "seed": p.mix.seed, "audio": audio_params,
+                        "snr_mode": p.mix.snr_mode,
+                        "active_gate_db": (p.mix.snr_mode == "active").then_some(p.mix.active_gate_db),
                     });
                     let (u2, root, cname, seed) =
                         (utts.clone(), p.noise[noise].root.clone(), cond.name.clone(), p.mix.seed);
@@ -245,9 +248,10 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         params: mix_params,
                         inputs: inputs.clone(),
                         deps: vec![pools[noise]],
-                        work: Box::new(move |ctx| stages::mix(ctx, &u2, &root, &cname, snr, seed, rate)),
+                        work: Box::new(move |ctx| stages::mix(ctx, &u2, &root, &cname, snr, seed, audio, mode)),
                     });
                     deps.push(mix);
+                    mixes.push((mix, name.clone(), cond.clone()));
                     noise_root = Some(p.noise[noise].root.clone());
                 }
                 let cfg = p.features.clone();
@@ -258,7 +262,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     params: feature_params.clone(),
                     inputs,
                     deps,
-                    work: Box::new(move |ctx| stages::features(ctx, &utts, &cfg, rate, noise_root.as_deref())),
+                    work: Box::new(move |ctx| stages::features(ctx, &utts, &cfg, audio, noise_root.as_deref())),
                 });
                 stage_ids.push(idx);
             }
@@ -335,7 +339,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     }
 
     if p.experiments.is_empty() {
-        return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, fingerprints: fp });
+        return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, mixes, fingerprints: fp });
     }
     let info: Vec<stages::EvalInfo> = evals.iter().map(|(_, i)| i.clone()).collect();
     let report_params = json!({
@@ -349,17 +353,24 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         "evals": info,
     });
     let pipeline_for_report = p.clone();
+    let noise_inputs = stages::NoiseInputs {
+        mixes: mixes.iter().map(|(_, c, n)| (c.clone(), n.name.clone())).collect(),
+        pools: pools.keys().cloned().collect(),
+    };
+    let mut deps: Vec<usize> = evals.iter().map(|(i, _)| *i).collect();
+    deps.extend(mixes.iter().map(|(i, _, _)| *i));
+    deps.extend(pools.values());
     let report = graph.add(StageSpec {
         id: format!("report/{}", p.pipeline.name),
         kind: "report",
-        version: 1,
+        version: 2,
         params: report_params,
         inputs: BTreeMap::new(),
-        deps: evals.iter().map(|(i, _)| *i).collect(),
-        work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info)),
+        deps,
+        work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info, &noise_inputs)),
     });
 
-    Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), fingerprints: fp })
+    Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, fingerprints: fp })
 }
 
 /// Copy a cached file to a user-facing folder, atomically, only when its content differs.
@@ -397,4 +408,64 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
         }
     }
     Ok(written)
+}
+
+/// `sertool mix --write-wav DIR`: write every mixture the pipeline's recipes describe, as 32-bit float
+/// WAV (bit-exact) under `DIR/<corpus>/<condition>/<utterance>.wav`. The mix stages must be committed.
+pub fn write_mixtures(
+    planned: &Planned,
+    cache: &Cache,
+    dir: &Path,
+    jobs: usize,
+) -> anyhow::Result<(usize, Vec<crate::error::Fault>)> {
+    use rayon::prelude::*;
+    let p = &planned.pipeline;
+    let audio = crate::audio::AudioIn::from_config(&p.pipeline);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
+    let results: Vec<anyhow::Result<(usize, Vec<crate::error::Fault>)>> = pool.install(|| {
+        planned
+            .mixes
+            .par_iter()
+            .map(|(idx, corpus, cond)| {
+                let st = &planned.graph.stages[*idx];
+                let entry = cache.entry_dir(st.kind, &st.key);
+                let recipes = stages::read_recipes(&entry)?;
+                let noise_root = &p.noise[cond.noise.as_deref().unwrap_or_default()].root;
+                let by_id: BTreeMap<&str, &Utterance> =
+                    planned.scans[corpus].utterances.iter().map(|u| (u.id.as_str(), u)).collect();
+                let out = dir.join(corpus).join(&cond.name);
+                std::fs::create_dir_all(&out)?;
+                let (mut n, mut faults) = (0, Vec::new());
+                for r in recipes {
+                    let Some(u) = by_id.get(r.utterance.as_str()) else { continue };
+                    let mixed = audio.load(&u.path).and_then(|speech| {
+                        let noise = audio.load(&noise_root.join(&r.noise_file))?;
+                        Ok(crate::audio::mix::apply(&speech, &noise, &r))
+                    });
+                    match mixed {
+                        Ok(y) => {
+                            let name = u.id.rsplit_once('/').map_or(u.id.as_str(), |(_, n)| n);
+                            crate::audio::write_wav_f32(&out.join(format!("{name}.wav")), &y, audio.rate)?;
+                            n += 1;
+                        }
+                        Err(e) => faults.push(crate::error::Fault {
+                            corpus: corpus.clone(),
+                            utterance: u.id.clone(),
+                            file: u.rel_path.clone(),
+                            what: "unreadable audio".into(),
+                            detail: format!("{e:#}"),
+                        }),
+                    }
+                }
+                Ok((n, faults))
+            })
+            .collect()
+    });
+    let (mut total, mut faults) = (0, Vec::new());
+    for r in results {
+        let (n, f) = r?;
+        total += n;
+        faults.extend(f);
+    }
+    Ok((total, faults))
 }

@@ -8,10 +8,10 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::audio::mix::{self, Recipe};
+use crate::audio::mix::{self, Recipe, SnrMode};
 use crate::audio::noise::{split_pools, NoiseFile, NoisePools};
-use crate::audio::{load_mono, wav_info};
-use crate::config::{FeatureConfig, ModelConfig, Pipeline};
+use crate::audio::{wav_info, AudioIn};
+use crate::config::{FeatureConfig, ModelConfig, NoiseSource, Pipeline};
 use crate::corpus::{Scan, Utterance};
 use crate::engine::StageCtx;
 use crate::error::Fault;
@@ -178,8 +178,8 @@ fn ingest_report(scan: &Scan, kind: &str, faults: &[Fault], duration: &[f64]) ->
     }
 }
 
-pub fn noise_pool(ctx: &StageCtx, files: &[NoiseFile], test_fraction: f64, seed: u64) -> anyhow::Result<Vec<Fault>> {
-    let pools = split_pools(files, test_fraction, seed);
+pub fn noise_pool(ctx: &StageCtx, files: &[NoiseFile], source: &NoiseSource) -> anyhow::Result<Vec<Fault>> {
+    let pools = split_pools(files, source);
     write_json(&ctx.out.join("pool.json"), &pools)?;
     Ok(Vec::new())
 }
@@ -192,7 +192,7 @@ fn read_pools(dir: &Path) -> anyhow::Result<NoisePools> {
 /// Decoded noise files, loaded once per shard.
 struct NoiseBank<'a> {
     root: &'a Path,
-    rate: u32,
+    audio: AudioIn,
     loaded: std::sync::Mutex<HashMap<String, std::sync::Arc<Vec<f32>>>>,
 }
 
@@ -201,7 +201,7 @@ impl NoiseBank<'_> {
         if let Some(x) = self.loaded.lock().unwrap().get(rel) {
             return Ok(x.clone());
         }
-        let x = std::sync::Arc::new(load_mono(&self.root.join(rel), self.rate)?);
+        let x = std::sync::Arc::new(self.audio.load(&self.root.join(rel))?);
         self.loaded.lock().unwrap().insert(rel.to_string(), x.clone());
         Ok(x)
     }
@@ -215,31 +215,40 @@ pub fn mix(
     condition: &str,
     snr_db: f64,
     seed: u64,
-    rate: u32,
+    audio: AudioIn,
+    mode: SnrMode,
 ) -> anyhow::Result<Vec<Fault>> {
     let pools = read_pools(&ctx.inputs[0])?;
-    let bank = NoiseBank { root: noise_root, rate, loaded: Default::default() };
-    let results: Vec<Result<Recipe, Fault>> = utts
+    let bank = NoiseBank { root: noise_root, audio, loaded: Default::default() };
+    let results: Vec<Result<(Recipe, f64), Fault>> = utts
         .iter()
         .map(|u| {
             let corpus = corpus_of(&u.id);
-            let speech = load_mono(&u.path, rate).map_err(|e| fault(u, corpus, "unreadable audio", e))?;
+            let speech = audio.load(&u.path).map_err(|e| fault(u, corpus, "unreadable audio", e))?;
             let (idx, mut rng) = mix::choose(&pools.test, &u.id, condition, seed)
                 .ok_or_else(|| fault(u, corpus, "mix skipped", mix::Skip::NoNoise))?;
             let file = &pools.test[idx];
             let noise = bank.get(&file.path).map_err(|e| fault(u, corpus, "unreadable noise", e))?;
-            mix::make_recipe(&u.id, &speech, file, &noise, &mut rng, snr_db, seed)
-                .map_err(|s| fault(u, corpus, "mix skipped", s))
+            let r = mix::make_recipe(&u.id, &speech, file, &noise, &mut rng, snr_db, seed, mode)
+                .map_err(|s| fault(u, corpus, "mix skipped", s))?;
+            let achieved = mix::achieved_snr_db(&speech, &mix::apply(&speech, &noise, &r), &r, mode);
+            Ok((r, achieved))
         })
         .collect();
     let mut faults = Vec::new();
     let mut recipes = Vec::new();
+    let mut achieved = Vec::new();
     for r in results {
         match r {
-            Ok(r) => recipes.push(r),
+            Ok((r, a)) => {
+                recipes.push(r);
+                achieved.push(a);
+            }
             Err(f) => faults.push(f),
         }
     }
+    let stats = MixStats::new(condition, &recipes, &achieved, &faults);
+    write_json(&ctx.out.join("stats.json"), &stats)?;
     let batch = Columns::new()
         .strings("utterance", recipes.iter().map(|r| &r.utterance))
         .strings("noise_file", recipes.iter().map(|r| &r.noise_file))
@@ -249,12 +258,43 @@ pub fn mix(
         .f64s("scale", recipes.iter().map(|r| r.scale))
         .f64s("snr_db", recipes.iter().map(|r| r.snr_db))
         .i64s("seed", recipes.iter().map(|r| r.seed as i64))
+        .f64s("achieved_snr_db", achieved.iter().copied())
         .batch()?;
     table::write_parquet(&ctx.out.join("recipes.parquet"), &batch, &[])?;
     Ok(faults)
 }
 
-fn read_recipes(dir: &Path) -> anyhow::Result<Vec<Recipe>> {
+/// Per-condition mixing statistics: how many were mixed, skipped and rescaled against clipping, and the
+/// achieved SNR (measured on the written mixture).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixStats {
+    pub condition: String,
+    pub mixed: usize,
+    pub skipped: usize,
+    /// Mixtures scaled down to avoid clipping (the SNR is kept).
+    pub clipped: usize,
+    /// None when nothing was mixed (JSON has no NaN).
+    pub achieved_mean_db: Option<f64>,
+    pub achieved_min_db: Option<f64>,
+    pub achieved_max_db: Option<f64>,
+}
+
+impl MixStats {
+    fn new(condition: &str, recipes: &[Recipe], achieved: &[f64], faults: &[Fault]) -> MixStats {
+        let n = achieved.len().max(1) as f64;
+        MixStats {
+            condition: condition.to_string(),
+            mixed: recipes.len(),
+            skipped: faults.len(),
+            clipped: recipes.iter().filter(|r| r.scale < 1.0).count(),
+            achieved_mean_db: (!achieved.is_empty()).then(|| achieved.iter().sum::<f64>() / n),
+            achieved_min_db: achieved.iter().cloned().reduce(f64::min),
+            achieved_max_db: achieved.iter().cloned().reduce(f64::max),
+        }
+    }
+}
+
+pub fn read_recipes(dir: &Path) -> anyhow::Result<Vec<Recipe>> {
     let b = table::read_parquet(&dir.join("recipes.parquet"))?;
     let (utt, nf, nh) =
         (table::strings(&b, "utterance")?, table::strings(&b, "noise_file")?, table::strings(&b, "noise_sha256")?);
@@ -283,21 +323,21 @@ pub fn features(
     ctx: &StageCtx,
     utts: &[Utterance],
     cfg: &FeatureConfig,
-    rate: u32,
+    audio: AudioIn,
     noise_root: Option<&Path>,
 ) -> anyhow::Result<Vec<Fault>> {
-    let lm = LogMel::new(cfg, rate);
+    let lm = LogMel::new(cfg, audio.rate);
     let recipes: Option<HashMap<String, Recipe>> = match noise_root {
         Some(_) => Some(read_recipes(&ctx.inputs[0])?.into_iter().map(|r| (r.utterance.clone(), r)).collect()),
         None => None,
     };
-    let bank = noise_root.map(|root| NoiseBank { root, rate, loaded: Default::default() });
+    let bank = noise_root.map(|root| NoiseBank { root, audio, loaded: Default::default() });
     let mut ids = Vec::new();
     let mut rows = Vec::new();
     let mut faults = Vec::new();
     for u in utts {
         let corpus = corpus_of(&u.id);
-        let audio = match load_mono(&u.path, rate) {
+        let speech = match audio.load(&u.path) {
             Ok(a) => a,
             Err(e) => {
                 faults.push(fault(u, corpus, "unreadable audio", e));
@@ -309,14 +349,14 @@ pub fn features(
                 // No recipe: the mix stage skipped this utterance and said why.
                 let Some(r) = recipes.get(&u.id) else { continue };
                 match bank.get(&r.noise_file) {
-                    Ok(noise) => mix::apply(&audio, &noise, r),
+                    Ok(noise) => mix::apply(&speech, &noise, r),
                     Err(e) => {
                         faults.push(fault(u, corpus, "unreadable noise", e));
                         continue;
                     }
                 }
             }
-            _ => audio,
+            _ => speech,
         };
         ids.push(u.id.clone());
         rows.push(lm.stats(&x));
@@ -451,13 +491,29 @@ pub fn eval(ctx: &StageCtx, classes: &[String]) -> anyhow::Result<Vec<Fault>> {
     Ok(Vec::new())
 }
 
-pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo]) -> anyhow::Result<Vec<Fault>> {
+/// The report's inputs after the evals: mix stages as (corpus, condition), then noise pools by name.
+pub struct NoiseInputs {
+    pub mixes: Vec<(String, String)>,
+    pub pools: Vec<String>,
+}
+
+pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo], noise: &NoiseInputs) -> anyhow::Result<Vec<Fault>> {
     let mut rows = Vec::new();
     for (dir, i) in ctx.inputs.iter().zip(info) {
         let m: Metrics = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)?;
         rows.push((i.clone(), m));
     }
-    let out = crate::report::render(p, &rows);
+    let rest = &ctx.inputs[info.len()..];
+    let mut mix_stats = Vec::new();
+    for (dir, (corpus, _)) in rest.iter().zip(&noise.mixes) {
+        let s: MixStats = serde_json::from_slice(&std::fs::read(dir.join("stats.json"))?)?;
+        mix_stats.push((corpus.clone(), s));
+    }
+    let mut pools = Vec::new();
+    for (dir, name) in rest[noise.mixes.len()..].iter().zip(&noise.pools) {
+        pools.push((name.clone(), read_pools(dir)?));
+    }
+    let out = crate::report::render(p, &rows, &mix_stats, &pools);
     std::fs::write(ctx.out.join("report.md"), out.markdown)?;
     std::fs::write(ctx.out.join("results.csv"), out.csv)?;
     write_json(&ctx.out.join("results.json"), &out.json)?;

@@ -415,68 +415,150 @@ fn write_corpus(root: &Path, spec: &CorpusSpec, seed: u64) -> anyhow::Result<Gro
 
 /// Noises for the noise pools: white, pink, babble (summed utterances of speakers outside both corpora)
 /// and hum, of varied lengths (one shorter than an utterance, so tiling is exercised).
-/// MUSAN's layout: `musan/noise/free-sound/noise-free-sound-NNNN.wav` plus its ANNOTATIONS file.
-fn write_noise(musan: &Path, seed: u64) -> anyhow::Result<usize> {
-    let dir = musan.join("noise/free-sound");
-    std::fs::create_dir_all(&dir)?;
-    let mut annotations = String::new();
-    let sr = 16_000u32;
-    let mut n = 0;
-    for kind in ["white", "pink", "babble", "hum"] {
-        for i in 0..4 {
-            let mut rng = Rng::derived(seed, &["noise", kind, &i.to_string()]);
-            let secs = if i == 3 { 1.0 } else { 4.0 + 2.0 * i as f64 };
-            let len = (secs * sr as f64) as usize;
-            let mut x: Vec<f32> = match kind {
-                "white" => (0..len).map(|_| rng.normal() as f32).collect(),
-                "pink" => {
-                    // Paul Kellet's economy pink filter.
-                    let (mut b0, mut b1, mut b2) = (0.0, 0.0, 0.0);
-                    (0..len)
-                        .map(|_| {
-                            let w = rng.normal();
-                            b0 = 0.99765 * b0 + w * 0.0990460;
-                            b1 = 0.96300 * b1 + w * 0.2965164;
-                            b2 = 0.57000 * b2 + w * 1.0526913;
-                            (b0 + b1 + b2 + w * 0.1848) as f32
-                        })
-                        .collect()
-                }
-                "babble" => {
-                    let mut acc = vec![0f32; len];
-                    for talker in 0..6 {
-                        let spk = speaker(seed, "babble", 2000 + talker + 10 * i);
-                        let mut pos = (rng.uniform() * 0.5 * sr as f64) as usize;
-                        while pos < len {
-                            let sent = SENTENCES[rng.below(12) as usize];
-                            let emo = ["NEU", "HAP", "ANG", "SAD"][rng.below(4) as usize];
-                            let u = utterance(&spk, sent, emo, 0.5, sr, &mut rng);
-                            for (j, v) in u.iter().enumerate() {
-                                if pos + j < len {
-                                    acc[pos + j] += v;
-                                }
-                            }
-                            pos += u.len();
+/// One synthetic noise: white, pink, babble (summed utterances of speakers outside every corpus), hum,
+/// clicks, sparse (mostly silence: a test of silent-segment handling) or music (chords).
+pub fn noise_signal(kind: &str, variant: u32, secs: f64, sr: u32, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::derived(seed, &["noise", kind, &variant.to_string()]);
+    let len = (secs * sr as f64) as usize;
+    let tau = 2.0 * std::f64::consts::PI;
+    let mut x: Vec<f32> = match kind {
+        "white" => (0..len).map(|_| rng.normal() as f32).collect(),
+        "pink" => {
+            // Paul Kellet's economy pink filter.
+            let (mut b0, mut b1, mut b2) = (0.0, 0.0, 0.0);
+            (0..len)
+                .map(|_| {
+                    let w = rng.normal();
+                    b0 = 0.99765 * b0 + w * 0.0990460;
+                    b1 = 0.96300 * b1 + w * 0.2965164;
+                    b2 = 0.57000 * b2 + w * 1.0526913;
+                    (b0 + b1 + b2 + w * 0.1848) as f32
+                })
+                .collect()
+        }
+        "babble" => {
+            let mut acc = vec![0f32; len];
+            for talker in 0..6 {
+                let spk = speaker(seed, "babble", 2000 + talker + 10 * variant);
+                let mut pos = (rng.uniform() * 0.5 * sr as f64) as usize;
+                while pos < len {
+                    let sent = SENTENCES[rng.below(12) as usize];
+                    let emo = ["NEU", "HAP", "ANG", "SAD"][rng.below(4) as usize];
+                    let u = utterance(&spk, sent, emo, 0.5, sr, &mut rng);
+                    for (j, v) in u.iter().enumerate() {
+                        if pos + j < len {
+                            acc[pos + j] += v;
                         }
                     }
-                    acc
+                    pos += u.len();
                 }
-                _ => (0..len)
-                    .map(|t| {
-                        let ph = 2.0 * std::f64::consts::PI * 60.0 * t as f64 / sr as f64;
-                        (ph.sin() + 0.5 * (3.0 * ph).sin() + 0.25 * (5.0 * ph).sin() + 0.1 * rng.normal()) as f32
-                    })
-                    .collect(),
-            };
-            let peak = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-9);
-            x.iter_mut().for_each(|v| *v *= 0.5 / peak);
-            let name = format!("noise-free-sound-{n:04}");
-            write_wav16(&dir.join(format!("{name}.wav")), &x, sr)?;
+            }
+            acc
+        }
+        "clicks" => {
+            let mut v: Vec<f32> = (0..len).map(|_| (0.01 * rng.normal()) as f32).collect();
+            let mut t = 0;
+            while t < len {
+                v[t] = if rng.uniform() < 0.5 { 1.0 } else { -1.0 };
+                t += 200 + rng.below(sr as u64 / 4) as usize;
+            }
+            v
+        }
+        "sparse" => {
+            // Half a second of noise in the middle of silence.
+            let mid = len / 2;
+            (0..len).map(|t| if t.abs_diff(mid) < sr as usize / 4 { rng.normal() as f32 } else { 0.0 }).collect()
+        }
+        "music" => {
+            let chord = [220.0, 277.18, 329.63].map(|f: f64| f * (1.0 + variant as f64 / 12.0));
+            (0..len)
+                .map(|t| {
+                    let ts = t as f64 / sr as f64;
+                    (chord.iter().map(|f| (tau * f * ts).sin()).sum::<f64>() * (1.0 + (tau * 2.0 * ts).sin()) * 0.3)
+                        as f32
+                })
+                .collect()
+        }
+        _ => (0..len)
+            .map(|t| {
+                let ph = tau * 60.0 * t as f64 / sr as f64;
+                (ph.sin() + 0.5 * (3.0 * ph).sin() + 0.25 * (5.0 * ph).sin() + 0.1 * rng.normal()) as f32
+            })
+            .collect(),
+    };
+    let peak = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-9);
+    x.iter_mut().for_each(|v| *v *= 0.5 / peak);
+    x
+}
+
+/// Noise corpora in their native layouts: MUSAN (noise/free-sound, noise/sound-bible, music, speech,
+/// with ANNOTATIONS), DEMAND (environments × channels, 48 kHz), ESC-50 (5 folds × 3 categories,
+/// 44.1 kHz, meta/esc50.csv) and WHAM! (tr/cv/tt). Returns how many files were written.
+fn write_noise(dir: &Path, seed: u64) -> anyhow::Result<usize> {
+    let mut n = 0;
+    let mut put = |rel: &str, x: &[f32], sr: u32| -> anyhow::Result<()> {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap())?;
+        write_wav16(&p, x, sr)?;
+        n += 1;
+        Ok(())
+    };
+    // MUSAN noise/free-sound: 4 each of white, pink, babble, hum; the fourth of each is 1 s (shorter
+    // than an utterance: tiled).
+    let mut annotations = String::new();
+    for (k, kind) in ["white", "pink", "babble", "hum"].iter().enumerate() {
+        for i in 0..4u32 {
+            let secs = if i == 3 { 1.0 } else { 4.0 + 2.0 * i as f64 };
+            let name = format!("noise-free-sound-{:04}", k * 4 + i as usize);
+            put(&format!("musan/noise/free-sound/{name}.wav"), &noise_signal(kind, i, secs, 16_000, seed), 16_000)?;
             annotations.push_str(&format!("{name} synthetic {kind} noise\n"));
-            n += 1;
         }
     }
-    std::fs::write(dir.join("ANNOTATIONS"), annotations)?;
+    std::fs::write(dir.join("musan/noise/free-sound/ANNOTATIONS"), annotations)?;
+    for (i, kind) in ["clicks", "clicks", "sparse", "sparse"].iter().enumerate() {
+        put(
+            &format!("musan/noise/sound-bible/noise-sound-bible-{i:04}.wav"),
+            &noise_signal(kind, i as u32, 5.0, 16_000, seed),
+            16_000,
+        )?;
+    }
+    for i in 0..3u32 {
+        put(&format!("musan/music/fma/music-fma-{i:04}.wav"), &noise_signal("music", i, 6.0, 16_000, seed), 16_000)?;
+    }
+    for i in 0..2u32 {
+        put(
+            &format!("musan/speech/librivox/speech-librivox-{i:04}.wav"),
+            &noise_signal("babble", 10 + i, 6.0, 16_000, seed),
+            16_000,
+        )?;
+    }
+    for env in ["DKITCHEN", "DLIVING", "TMETRO"] {
+        for ch in 1..=2u32 {
+            let kind = if env == "TMETRO" { "pink" } else { "hum" };
+            let x = noise_signal(kind, ch + env.len() as u32, 3.0, 48_000, seed);
+            put(&format!("demand/{env}/ch{ch:02}.wav"), &x, 48_000)?;
+        }
+    }
+    let mut meta = String::from("filename,fold,target,category,esc10,src_file,take\n");
+    for fold in 1..=5u32 {
+        for (target, category, kind) in [(0, "dog", "clicks"), (10, "rain", "white"), (38, "clock_tick", "clicks")] {
+            let name = format!("{fold}-{}-A-{target}.wav", 100 + fold * 7 + target);
+            put(&format!("esc50/audio/{name}"), &noise_signal(kind, fold + target, 1.0, 44_100, seed), 44_100)?;
+            meta.push_str(&format!("{name},{fold},{target},{category},False,{},A\n", 100 + fold * 7 + target));
+        }
+    }
+    std::fs::create_dir_all(dir.join("esc50/meta"))?;
+    std::fs::write(dir.join("esc50/meta/esc50.csv"), meta)?;
+    for (split, count) in [("tr", 3u32), ("cv", 1), ("tt", 2)] {
+        for i in 0..count {
+            let kind = ["babble", "pink", "hum"][i as usize % 3];
+            put(
+                &format!("wham/wham_noise/{split}/0{i}{split}0{i}0a_{:.2}.wav", 0.5 + i as f64 / 10.0),
+                &noise_signal(kind, 20 + i, 3.0, 16_000, seed),
+                16_000,
+            )?;
+        }
+    }
     Ok(n)
 }
 
@@ -497,7 +579,7 @@ pub fn synth_all(dir: &Path, seed: u64, actors: u32) -> anyhow::Result<SynthSumm
         t.write(dir)?;
         corpora.push((t.corpus.clone(), t.utterances));
     }
-    let noise_files = write_noise(&dir.join("musan"), seed)?;
+    let noise_files = write_noise(dir, seed)?;
     Ok(SynthSummary { corpora, noise_files, root: dir.to_path_buf() })
 }
 
