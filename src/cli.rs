@@ -97,6 +97,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Measure a hot path on real files (figures for docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Check the cache.
     Cache {
         #[command(subcommand)]
@@ -131,6 +136,21 @@ enum Command {
         /// Make every problem (missing, unlabeled or unreadable file) fatal.
         #[arg(long)]
         strict: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Decode + resample + mix at 5 dB for every WAV under SPEECH with noises from NOISE.
+    ///
+    /// Example: sertool bench mix data/synth/cremad_b/AudioWAV data/synth/musan/noise --jobs 1
+    Mix {
+        speech: PathBuf,
+        noise: PathBuf,
+        #[arg(long, default_value_t = 16_000)]
+        rate: u32,
+        #[arg(short, long, default_value_t = 1)]
+        jobs: usize,
     },
 }
 
@@ -191,6 +211,23 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Report { pipeline } => report(cli, pipeline),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
         Command::Cache { command: CacheCommand::Verify } => verify(cli),
+        Command::Bench { what: BenchCommand::Mix { speech, noise, rate, jobs } } => {
+            let b = crate::bench::mix(speech, noise, *rate, *jobs)?;
+            if cli.json {
+                print_json(&json!(b));
+            } else {
+                println!(
+                    "{} files, {:.3} audio hours in {:.3} s on {} thread(s): {:.4} audio hours per CPU-second ({:.0}× real time per core)",
+                    b.files,
+                    b.audio_hours,
+                    b.wall_s,
+                    b.jobs,
+                    b.audio_hours_per_cpu_s,
+                    b.audio_hours_per_cpu_s * 3600.0
+                );
+            }
+            Ok(0)
+        }
         Command::Ingest { kind, root, name, strict } => ingest(cli, kind, root, name.as_deref(), *strict),
         Command::Synth { dir, seed, actors, msp_rows } => {
             let s = match msp_rows {

@@ -3,6 +3,7 @@
 //! The map of the crate lives in ARCHITECTURE.md at the repository root.
 
 pub mod audio;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod corpus;

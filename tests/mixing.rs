@@ -187,3 +187,33 @@ fn mixtures_are_bit_identical_across_runs_and_job_counts() {
         assert!(std::fs::read(x).unwrap() == std::fs::read(a.path().join("again").join(rel)).unwrap());
     }
 }
+
+#[test]
+fn bad_audio_in_a_corpus_ends_as_named_fault_records() {
+    let ws = workspace("whole");
+    let dir = ws.path().join("data/synth/cremad_b/AudioWAV");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let labelled: Vec<&String> = names.iter().filter(|n| n.contains("_ANG_") || n.contains("_SAD_")).collect();
+    let (truncated, text, empty) = (labelled[0], labelled[1], labelled[2]);
+    let bytes = std::fs::read(dir.join(truncated)).unwrap();
+    std::fs::write(dir.join(truncated), &bytes[..bytes.len() / 2 + 1]).unwrap();
+    std::fs::write(dir.join(text), "this is not audio").unwrap();
+    std::fs::write(dir.join(empty), b"").unwrap();
+    let out = ws.cmd(&["run", "pipelines/noisy.toml", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut records = String::new();
+    for f in files_under(&ws.path().join("cache")) {
+        if f.ends_with("faults.json") {
+            records.push_str(&std::fs::read_to_string(&f).unwrap());
+        }
+    }
+    for name in [truncated, text, empty] {
+        assert!(records.contains(&format!("AudioWAV/{name}")), "{name} not named in the fault records");
+    }
+    assert!(
+        records.contains("truncated or corrupt WAV data") && records.contains("not a readable WAV file"),
+        "{records}"
+    );
+}

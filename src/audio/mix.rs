@@ -126,7 +126,10 @@ pub fn make_recipe(
     seed: u64,
     mode: SnrMode,
 ) -> Result<Recipe, Skip> {
-    let ps = mode.speech_power(&to_f64(speech));
+    let ps = match mode {
+        SnrMode::Whole => super::power(speech),
+        _ => mode.speech_power(&to_f64(speech)),
+    };
     if ps < SILENCE_POWER {
         return Err(Skip::SilentSpeech);
     }
@@ -151,15 +154,11 @@ pub fn make_recipe(
         snr_db,
         seed,
     };
-    let peak = mix_raw(speech, &seg, gain).iter().fold(0f32, |m, v| m.max(v.abs()));
+    let peak = speech.iter().zip(&seg).fold(0f32, |m, (&s, &n)| m.max(((s as f64 + gain * n as f64) as f32).abs()));
     if peak > 0.999 {
         recipe.scale = 0.999 / peak as f64;
     }
     Ok(recipe)
-}
-
-fn mix_raw(speech: &[f32], seg: &[f32], gain: f64) -> Vec<f32> {
-    speech.iter().zip(seg).map(|(&s, &n)| (s as f64 + gain * n as f64) as f32).collect()
 }
 
 /// The mixture a recipe describes.

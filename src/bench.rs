@@ -1,0 +1,65 @@
+//! `sertool bench`: throughput of the hot paths on real files, so the figures in docs/benchmarks.md can
+//! be rerun by anyone and compared with the Python scripts under tools/ on the same files.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::audio::mix::{self, SnrMode};
+use crate::audio::noise::NoiseFile;
+use crate::audio::{AudioIn, ChannelPolicy};
+use crate::corpus::find_files;
+
+#[derive(Debug, Serialize)]
+pub struct MixBench {
+    pub files: usize,
+    pub audio_hours: f64,
+    pub wall_s: f64,
+    pub jobs: usize,
+    /// Audio hours processed per second of one core (wall × jobs).
+    pub audio_hours_per_cpu_s: f64,
+}
+
+/// Decode every WAV under `speech_dir`, resample to `rate`, and mix each with a noise file from
+/// `noise_dir` at 5 dB (recipe + mixture), on `jobs` threads.
+pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyhow::Result<MixBench> {
+    let speech = find_files(speech_dir, "", ".wav");
+    let noise_rel = find_files(noise_dir, "", ".wav");
+    anyhow::ensure!(!speech.is_empty() && !noise_rel.is_empty(), "no WAV files under the given folders");
+    let audio = AudioIn { rate, channels: ChannelPolicy::Mean };
+    // Noise is decoded once, as the mix stage does per shard.
+    let noise: Vec<(NoiseFile, Vec<f32>)> = noise_rel
+        .iter()
+        .map(|r| {
+            let f = NoiseFile { path: r.clone(), sha256: String::new(), category: String::new(), group: String::new() };
+            Ok((f, audio.load(&noise_dir.join(r))?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let files: Vec<NoiseFile> = noise.iter().map(|(f, _)| f.clone()).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
+    let started = Instant::now();
+    let samples: usize = pool.install(|| {
+        speech
+            .par_iter()
+            .map(|rel| {
+                let Ok(x) = audio.load(&speech_dir.join(rel)) else { return 0 };
+                let Some((i, mut rng)) = mix::choose(&files, rel, "bench", 1) else { return 0 };
+                match mix::make_recipe(rel, &x, &files[i], &noise[i].1, &mut rng, 5.0, 1, SnrMode::Whole) {
+                    Ok(r) => std::hint::black_box(mix::apply(&x, &noise[i].1, &r)).len(),
+                    Err(_) => 0,
+                }
+            })
+            .sum()
+    });
+    let wall_s = started.elapsed().as_secs_f64();
+    let audio_hours = samples as f64 / rate as f64 / 3600.0;
+    Ok(MixBench {
+        files: speech.len(),
+        audio_hours,
+        wall_s,
+        jobs,
+        audio_hours_per_cpu_s: audio_hours / (wall_s * jobs as f64),
+    })
+}
