@@ -283,6 +283,16 @@ pub struct FeatureConfig {
     /// Upper mel edge; default: half the pipeline sample rate.
     #[serde(default)]
     pub fmax_hz: Option<f64>,
+    /// "slaney" (librosa's default) or "htk".
+    #[serde(default = "default_slaney")]
+    pub mel_scale: String,
+    /// Filter area normalisation: "slaney" (librosa's default) or "none".
+    #[serde(default = "default_slaney")]
+    pub mel_norm: String,
+}
+
+fn default_slaney() -> String {
+    "slaney".into()
 }
 
 impl Default for FeatureConfig {
@@ -295,6 +305,8 @@ impl Default for FeatureConfig {
             hop_ms: default_hop_ms(),
             fmin_hz: 0.0,
             fmax_hz: None,
+            mel_scale: default_slaney(),
+            mel_norm: default_slaney(),
         }
     }
 }
@@ -837,6 +849,15 @@ impl Pipeline {
             return Err(at(
                 src.key_offset("features", "kind"),
                 format!("[features] unknown kind \"{}\" (expected one of: logmel_stats)", f.kind),
+            ));
+        }
+        if !["slaney", "htk"].contains(&f.mel_scale.as_str()) || !["slaney", "none"].contains(&f.mel_norm.as_str()) {
+            return Err(at(
+                src.key_offset("features", "mel_scale"),
+                format!(
+                    "[features] mel_scale = \"{}\", mel_norm = \"{}\" (expected slaney or htk; slaney or none)",
+                    f.mel_scale, f.mel_norm
+                ),
             ));
         }
         let nyquist = p.sample_rate_hz as f64 / 2.0;

@@ -2,6 +2,8 @@
 //! padding, Slaney mel scale and area normalisation, power spectrum, 10·log10 with a 1e-10 floor) and
 //! their per-band mean and standard deviation.
 
+pub mod pitch;
+
 use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
@@ -33,17 +35,36 @@ pub fn mel_to_hz(m: f64) -> f64 {
     }
 }
 
-/// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'), row-major
+/// HTK's mel scale (`htk=True`).
+pub fn hz_to_mel_htk(f: f64) -> f64 {
+    2595.0 * (1.0 + f / 700.0).log10()
+}
+
+pub fn mel_to_hz_htk(m: f64) -> f64 {
+    700.0 * (10f64.powf(m / 2595.0) - 1.0)
+}
+
+/// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk, norm='slaney' or None), row-major
 /// `n_mels × (n_fft/2 + 1)`.
-pub fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Vec<Vec<f64>> {
+pub fn mel_filterbank_with(
+    sr: f64,
+    n_fft: usize,
+    n_mels: usize,
+    fmin: f64,
+    fmax: f64,
+    htk: bool,
+    slaney_norm: bool,
+) -> Vec<Vec<f64>> {
+    let (to_mel, to_hz): (fn(f64) -> f64, fn(f64) -> f64) =
+        if htk { (hz_to_mel_htk, mel_to_hz_htk) } else { (hz_to_mel, mel_to_hz) };
     let n_bins = n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * sr / n_fft as f64).collect();
-    let (mmin, mmax) = (hz_to_mel(fmin), hz_to_mel(fmax));
+    let (mmin, mmax) = (to_mel(fmin), to_mel(fmax));
     let mel_f: Vec<f64> =
-        (0..n_mels + 2).map(|i| mel_to_hz(mmin + (mmax - mmin) * i as f64 / (n_mels + 1) as f64)).collect();
+        (0..n_mels + 2).map(|i| to_hz(mmin + (mmax - mmin) * i as f64 / (n_mels + 1) as f64)).collect();
     (0..n_mels)
         .map(|m| {
-            let enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
+            let enorm = if slaney_norm { 2.0 / (mel_f[m + 2] - mel_f[m]) } else { 1.0 };
             fft_freqs
                 .iter()
                 .map(|&f| {
@@ -52,6 +73,33 @@ pub fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64
                     lower.min(upper).max(0.0) * enorm
                 })
                 .collect()
+        })
+        .collect()
+}
+
+/// The default filterbank: Slaney scale and normalisation (librosa's defaults).
+pub fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Vec<Vec<f64>> {
+    mel_filterbank_with(sr, n_fft, n_mels, fmin, fmax, false, true)
+}
+
+/// MFCCs of one log-mel frame: DCT-II with orthonormal scaling (librosa `dct_type=2, norm='ortho'`),
+/// then optional sinusoidal liftering (`lifter > 0`).
+pub fn mfcc(logmel: &[f32], n_mfcc: usize, lifter: f64) -> Vec<f32> {
+    let n = logmel.len() as f64;
+    (0..n_mfcc)
+        .map(|k| {
+            let s: f64 = logmel
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v as f64 * (std::f64::consts::PI * k as f64 * (2.0 * i as f64 + 1.0) / (2.0 * n)).cos())
+                .sum();
+            let scale = if k == 0 { (1.0 / n).sqrt() } else { (2.0 / n).sqrt() };
+            let lift = if lifter > 0.0 {
+                1.0 + lifter / 2.0 * (std::f64::consts::PI * (k + 1) as f64 / lifter).sin()
+            } else {
+                1.0
+            };
+            (s * scale * lift) as f32
         })
         .collect()
 }
@@ -79,7 +127,15 @@ impl LogMel {
             window[left + i] = (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / win as f64).cos()) as f32;
         }
         let fmax = cfg.fmax_hz.unwrap_or(sr / 2.0);
-        let fb = mel_filterbank(sr, n_fft, cfg.n_mels, cfg.fmin_hz, fmax);
+        let fb = mel_filterbank_with(
+            sr,
+            n_fft,
+            cfg.n_mels,
+            cfg.fmin_hz,
+            fmax,
+            cfg.mel_scale == "htk",
+            cfg.mel_norm == "slaney",
+        );
         let bands = fb
             .iter()
             .map(|row| {
@@ -96,15 +152,15 @@ impl LogMel {
         self.bands.len()
     }
 
-    /// Log-mel frames in dB, frame-major (`frames × n_mels`).
-    pub fn frames(&self, x: &[f32]) -> Vec<Vec<f32>> {
+    /// Call `f` with the power spectrum |X|² of every frame in turn (librosa's `stft(center=True,
+    /// pad_mode='constant')` framing), reusing one buffer.
+    fn for_each_power_frame(&self, x: &[f32], mut f: impl FnMut(&[f32])) {
         let pad = self.n_fft / 2;
         let n_frames = 1 + x.len() / self.hop;
         let mut input = self.fft.make_input_vec();
         let mut spec = self.fft.make_output_vec();
         let mut scratch = self.fft.make_scratch_vec();
         let mut power = vec![0f32; spec.len()];
-        let mut out = Vec::with_capacity(n_frames);
         for t in 0..n_frames {
             let start = (t * self.hop) as isize - pad as isize;
             for (i, v) in input.iter_mut().enumerate() {
@@ -118,16 +174,31 @@ impl LogMel {
             for (p, c) in power.iter_mut().zip(&spec) {
                 *p = c.norm_sqr();
             }
-            let frame: Vec<f32> = self
-                .bands
-                .iter()
-                .map(|(first, w)| {
-                    let e: f32 = w.iter().zip(&power[*first..]).map(|(a, b)| a * b).sum();
-                    10.0 * e.max(1e-10).log10()
-                })
-                .collect();
-            out.push(frame);
+            f(&power);
         }
+    }
+
+    /// Power spectra of every frame (`frames × (n_fft/2 + 1)`).
+    pub fn power_frames(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let mut out = Vec::new();
+        self.for_each_power_frame(x, |p| out.push(p.to_vec()));
+        out
+    }
+
+    /// Log-mel frames in dB (10·log10 with a 1e-10 floor), frame-major (`frames × n_mels`).
+    pub fn frames(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        let mut out = Vec::new();
+        self.for_each_power_frame(x, |power| {
+            out.push(
+                self.bands
+                    .iter()
+                    .map(|(first, w)| {
+                        let e: f32 = w.iter().zip(&power[*first..]).map(|(a, b)| a * b).sum();
+                        10.0 * e.max(1e-10).log10()
+                    })
+                    .collect(),
+            )
+        });
         out
     }
 
