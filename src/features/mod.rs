@@ -55,8 +55,8 @@ pub fn mel_filterbank_with(
     htk: bool,
     slaney_norm: bool,
 ) -> Vec<Vec<f64>> {
-    let (to_mel, to_hz): (fn(f64) -> f64, fn(f64) -> f64) =
-        if htk { (hz_to_mel_htk, mel_to_hz_htk) } else { (hz_to_mel, mel_to_hz) };
+    type Scale = fn(f64) -> f64;
+    let (to_mel, to_hz): (Scale, Scale) = if htk { (hz_to_mel_htk, mel_to_hz_htk) } else { (hz_to_mel, mel_to_hz) };
     let n_bins = n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * sr / n_fft as f64).collect();
     let (mmin, mmax) = (to_mel(fmin), to_mel(fmax));
