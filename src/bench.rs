@@ -63,3 +63,32 @@ pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyho
         audio_hours_per_cpu_s: audio_hours / (wall_s * jobs as f64),
     })
 }
+
+#[derive(Debug, Serialize)]
+pub struct LogMelBench {
+    pub audio_s: f64,
+    pub best_wall_s: f64,
+    /// Seconds of audio per second of one core.
+    pub real_time_factor: f64,
+}
+
+/// Log-mel (64 bands, 25 ms / 10 ms at 16 kHz, the pipeline's defaults) of a long signal on one thread,
+/// best of `repeats`. The signal is the given WAV resampled to 16 kHz, or 60 s of noise.
+pub fn logmel(wav: Option<&Path>, repeats: usize) -> anyhow::Result<LogMelBench> {
+    let x = match wav {
+        Some(p) => AudioIn { rate: 16_000, channels: ChannelPolicy::Mean }.load(p)?,
+        None => {
+            let mut rng = crate::rng::Rng::new(1);
+            (0..60 * 16_000).map(|_| (0.1 * rng.normal()) as f32).collect()
+        }
+    };
+    let lm = crate::features::LogMel::new(&crate::config::FeatureConfig::default(), 16_000);
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(lm.frames(&x));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let audio_s = x.len() as f64 / 16_000.0;
+    Ok(LogMelBench { audio_s, best_wall_s: best, real_time_factor: audio_s / best })
+}

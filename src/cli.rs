@@ -141,6 +141,15 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Log-mel (64 bands, 25/10 ms, 16 kHz) of one long signal on one thread, best of N.
+    ///
+    /// Example: sertool bench logmel --repeats 20
+    Logmel {
+        /// A WAV file (resampled to 16 kHz); default: 60 s of noise.
+        wav: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
     /// Decode + resample + mix at 5 dB for every WAV under SPEECH with noises from NOISE.
     ///
     /// Example: sertool bench mix data/synth/cremad_b/AudioWAV data/synth/musan/noise --jobs 1
@@ -211,6 +220,20 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Report { pipeline } => report(cli, pipeline),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
         Command::Cache { command: CacheCommand::Verify } => verify(cli),
+        Command::Bench { what: BenchCommand::Logmel { wav, repeats } } => {
+            let b = crate::bench::logmel(wav.as_deref(), *repeats)?;
+            if cli.json {
+                print_json(&json!(b));
+            } else {
+                println!(
+                    "{:.1} s of audio in {:.2} ms: {:.0}× real time on one core",
+                    b.audio_s,
+                    b.best_wall_s * 1e3,
+                    b.real_time_factor
+                );
+            }
+            Ok(0)
+        }
         Command::Bench { what: BenchCommand::Mix { speech, noise, rate, jobs } } => {
             let b = crate::bench::mix(speech, noise, *rate, *jobs)?;
             if cli.json {
