@@ -283,12 +283,19 @@ pub struct FeatureConfig {
     /// Upper mel edge; default: half the pipeline sample rate.
     #[serde(default)]
     pub fmax_hz: Option<f64>,
+    /// MFCCs per frame (the `functionals` set).
+    #[serde(default = "default_n_mfcc")]
+    pub n_mfcc: usize,
     /// "slaney" (librosa's default) or "htk".
     #[serde(default = "default_slaney")]
     pub mel_scale: String,
     /// Filter area normalisation: "slaney" (librosa's default) or "none".
     #[serde(default = "default_slaney")]
     pub mel_norm: String,
+}
+
+fn default_n_mfcc() -> usize {
+    13
 }
 
 fn default_slaney() -> String {
@@ -305,6 +312,7 @@ impl Default for FeatureConfig {
             hop_ms: default_hop_ms(),
             fmin_hz: 0.0,
             fmax_hz: None,
+            n_mfcc: default_n_mfcc(),
             mel_scale: default_slaney(),
             mel_norm: default_slaney(),
         }
@@ -845,10 +853,13 @@ impl Pipeline {
         }
 
         let f = &raw.features;
-        if f.kind != "logmel_stats" {
+        if !["logmel_stats", "functionals"].contains(&f.kind.as_str()) || f.n_mfcc == 0 || f.n_mfcc > f.n_mels {
             return Err(at(
                 src.key_offset("features", "kind"),
-                format!("[features] unknown kind \"{}\" (expected one of: logmel_stats)", f.kind),
+                format!(
+                    "[features] kind = \"{}\" with n_mfcc = {} (expected logmel_stats or functionals, and 1 ≤ n_mfcc ≤ n_mels)",
+                    f.kind, f.n_mfcc
+                ),
             ));
         }
         if !["slaney", "htk"].contains(&f.mel_scale.as_str()) || !["slaney", "none"].contains(&f.mel_norm.as_str()) {

@@ -2,6 +2,7 @@
 //! padding, Slaney mel scale and area normalisation, power spectrum, 10·log10 with a 1e-10 floor) and
 //! their per-band mean and standard deviation.
 
+pub mod functionals;
 pub mod pitch;
 
 use std::sync::Arc;
@@ -225,7 +226,40 @@ impl LogMel {
 }
 
 pub fn dim(cfg: &FeatureConfig) -> usize {
-    2 * cfg.n_mels
+    match cfg.kind.as_str() {
+        "functionals" => functionals::FunctionalSet::dim(cfg),
+        _ => 2 * cfg.n_mels,
+    }
+}
+
+/// Names of the feature dimensions, in order (Parquet metadata `sertool.feature_names`).
+pub fn names(cfg: &FeatureConfig) -> Vec<String> {
+    match cfg.kind.as_str() {
+        "functionals" => functionals::FunctionalSet::names(cfg),
+        _ => ["mean", "std"].iter().flat_map(|s| (0..cfg.n_mels).map(move |b| format!("logmel{b}_{s}"))).collect(),
+    }
+}
+
+/// The extractor a feature configuration names.
+pub enum Extractor {
+    LogMelStats(LogMel),
+    Functionals(Box<functionals::FunctionalSet>),
+}
+
+impl Extractor {
+    pub fn new(cfg: &FeatureConfig, sample_rate: u32) -> Extractor {
+        match cfg.kind.as_str() {
+            "functionals" => Extractor::Functionals(Box::new(functionals::FunctionalSet::new(cfg, sample_rate))),
+            _ => Extractor::LogMelStats(LogMel::new(cfg, sample_rate)),
+        }
+    }
+
+    pub fn compute(&self, x: &[f32]) -> Vec<f32> {
+        match self {
+            Extractor::LogMelStats(lm) => lm.stats(x),
+            Extractor::Functionals(f) => f.compute(x),
+        }
+    }
 }
 
 #[cfg(test)]

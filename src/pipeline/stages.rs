@@ -15,7 +15,6 @@ use crate::config::{FeatureConfig, ModelConfig, NoiseSource, Pipeline};
 use crate::corpus::{Scan, Utterance};
 use crate::engine::StageCtx;
 use crate::error::Fault;
-use crate::features::LogMel;
 use crate::table::{self, Columns};
 use crate::train::metrics::{self, Metrics};
 use crate::train::mlp::{argmax, Mlp, Standardizer};
@@ -326,7 +325,7 @@ pub fn features(
     audio: AudioIn,
     noise_root: Option<&Path>,
 ) -> anyhow::Result<Vec<Fault>> {
-    let lm = LogMel::new(cfg, audio.rate);
+    let extractor = crate::features::Extractor::new(cfg, audio.rate);
     let recipes: Option<HashMap<String, Recipe>> = match noise_root {
         Some(_) => Some(read_recipes(&ctx.inputs[0])?.into_iter().map(|r| (r.utterance.clone(), r)).collect()),
         None => None,
@@ -359,14 +358,17 @@ pub fn features(
             _ => speech,
         };
         ids.push(u.id.clone());
-        rows.push(lm.stats(&x));
+        rows.push(extractor.compute(&x));
     }
     let dim = crate::features::dim(cfg);
     let batch = Columns::new().strings("id", &ids).vectors("features", dim, &rows).batch()?;
     table::write_parquet(
         &ctx.out.join("features.parquet"),
         &batch,
-        &[("sertool.features", serde_json::to_string(cfg)?)],
+        &[
+            ("sertool.features", serde_json::to_string(cfg)?),
+            ("sertool.feature_names", serde_json::to_string(&crate::features::names(cfg))?),
+        ],
     )?;
     Ok(faults)
 }

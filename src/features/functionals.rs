@@ -1,0 +1,191 @@
+//! Utterance-level functionals over frame-level descriptors, and the named default set `functionals`
+//! meant as EDRL-MEA input: log-mel mean/std, MFCC and delta-MFCC statistics, and eight functionals of
+//! energy, zero-crossing rate, spectral centroid, roll-off, flux and voiced-only F0.
+
+use super::pitch::Yin;
+use super::{mfcc, LogMel};
+use crate::config::FeatureConfig;
+
+/// The functionals of one descriptor track, in this order.
+pub const FUNCTIONALS: [&str; 8] = ["mean", "std", "p10", "p50", "p90", "min", "max", "slope"];
+
+/// Mean, population std, 10/50/90th percentiles (linear interpolation, as numpy), min, max and the
+/// least-squares slope per frame. An empty track gives zeros.
+pub fn functionals(v: &[f32]) -> [f32; 8] {
+    if v.is_empty() {
+        return [0.0; 8];
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let std = (v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let mut sorted: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        let pos = q * (sorted.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+    };
+    let t_mean = (n - 1.0) / 2.0;
+    let var_t: f64 = (0..v.len()).map(|i| (i as f64 - t_mean).powi(2)).sum();
+    let slope = if var_t > 0.0 {
+        v.iter().enumerate().map(|(i, &x)| (i as f64 - t_mean) * (x as f64 - mean)).sum::<f64>() / var_t
+    } else {
+        0.0
+    };
+    [mean, std, pct(0.1), pct(0.5), pct(0.9), sorted[0], sorted[sorted.len() - 1], slope].map(|x| x as f32)
+}
+
+/// Extractor of the `functionals` feature set.
+pub struct FunctionalSet {
+    logmel: LogMel,
+    yin: Yin,
+    n_mfcc: usize,
+    sample_rate: u32,
+    n_fft: usize,
+    win: usize,
+    hop: usize,
+}
+
+impl FunctionalSet {
+    pub fn new(cfg: &FeatureConfig, sample_rate: u32) -> FunctionalSet {
+        let sr = sample_rate as f64;
+        FunctionalSet {
+            logmel: LogMel::new(cfg, sample_rate),
+            yin: Yin { hop: ((cfg.hop_ms * sr / 1000.0).round() as usize).max(1), ..Yin::new(sample_rate) },
+            n_mfcc: cfg.n_mfcc,
+            sample_rate,
+            n_fft: cfg.n_fft,
+            win: (cfg.win_ms * sr / 1000.0).round() as usize,
+            hop: ((cfg.hop_ms * sr / 1000.0).round() as usize).max(1),
+        }
+    }
+
+    pub fn dim(cfg: &FeatureConfig) -> usize {
+        2 * cfg.n_mels + 3 * cfg.n_mfcc + 2 * cfg.n_mfcc + 6 * FUNCTIONALS.len() + 1
+    }
+
+    /// Names of the dimensions, in order (written into the Parquet metadata).
+    pub fn names(cfg: &FeatureConfig) -> Vec<String> {
+        let mut n = Vec::new();
+        for s in ["mean", "std"] {
+            n.extend((0..cfg.n_mels).map(|b| format!("logmel{b}_{s}")));
+        }
+        for s in ["mean", "std", "slope"] {
+            n.extend((0..cfg.n_mfcc).map(|c| format!("mfcc{c}_{s}")));
+        }
+        for s in ["mean", "std"] {
+            n.extend((0..cfg.n_mfcc).map(|c| format!("dmfcc{c}_{s}")));
+        }
+        for lld in ["energy_db", "zcr", "centroid_hz", "rolloff85_hz", "flux", "f0_semitones_voiced"] {
+            n.extend(FUNCTIONALS.iter().map(|f| format!("{lld}_{f}")));
+        }
+        n.push("voiced_fraction".into());
+        n
+    }
+
+    pub fn compute(&self, x: &[f32]) -> Vec<f32> {
+        let logmel = self.logmel.frames(x);
+        let power = self.logmel.power_frames(x);
+        let m = logmel.first().map_or(0, Vec::len);
+        let mut out = Vec::new();
+        // Log-mel mean and std per band.
+        for stat in [0, 1] {
+            for b in 0..m {
+                let track: Vec<f32> = logmel.iter().map(|f| f[b]).collect();
+                out.push(functionals(&track)[stat]);
+            }
+        }
+        // MFCC mean, std, slope; deltas (centred difference) mean and std.
+        let cep: Vec<Vec<f32>> = logmel.iter().map(|f| mfcc(f, self.n_mfcc, 0.0)).collect();
+        let delta: Vec<Vec<f32>> = (0..cep.len())
+            .map(|t| {
+                let (a, b) = (&cep[t.saturating_sub(1)], &cep[(t + 1).min(cep.len() - 1)]);
+                a.iter().zip(b).map(|(p, q)| (q - p) / 2.0).collect()
+            })
+            .collect();
+        for (src, stats) in [(&cep, &[0usize, 1, 7][..]), (&delta, &[0, 1][..])] {
+            for &stat in stats {
+                for c in 0..self.n_mfcc {
+                    let track: Vec<f32> = src.iter().map(|f| f[c]).collect();
+                    out.push(functionals(&track)[stat]);
+                }
+            }
+        }
+        // Spectral and energy descriptors from the same power frames.
+        let bin_hz = self.sample_rate as f64 / self.n_fft as f64;
+        let (mut energy, mut centroid, mut rolloff, mut flux) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut prev: Option<Vec<f64>> = None;
+        for p in &power {
+            let total: f64 = p.iter().map(|&v| v as f64).sum();
+            energy.push((10.0 * (total / p.len() as f64).max(1e-10).log10()) as f32);
+            let c = if total > 0.0 {
+                p.iter().enumerate().map(|(k, &v)| k as f64 * bin_hz * v as f64).sum::<f64>() / total
+            } else {
+                0.0
+            };
+            centroid.push(c as f32);
+            let mut acc = 0.0;
+            let k85 = p.iter().position(|&v| {
+                acc += v as f64;
+                acc >= 0.85 * total
+            });
+            rolloff.push((k85.unwrap_or(0) as f64 * bin_hz) as f32);
+            let mag: Vec<f64> = p.iter().map(|&v| (v as f64).sqrt()).collect();
+            let norm = mag.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+            let mag: Vec<f64> = mag.iter().map(|v| v / norm).collect();
+            flux.push(
+                prev.as_ref().map_or(0.0, |q| mag.iter().zip(q).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
+                    as f32,
+            );
+            prev = Some(mag);
+        }
+        let zcr: Vec<f32> = (0..power.len())
+            .map(|t| {
+                let start = (t * self.hop).saturating_sub(self.win / 2);
+                let seg = &x[start.min(x.len())..(start + self.win).min(x.len())];
+                let crossings = seg.windows(2).filter(|w| (w[0] >= 0.0) != (w[1] >= 0.0)).count();
+                crossings as f32 / self.win.max(1) as f32
+            })
+            .collect();
+        let track = self.yin.track(x);
+        let f0: Vec<f32> = track.iter().flatten().map(|&f| (12.0 * (f / 27.5).log2()) as f32).collect();
+        for t in [&energy, &zcr, &centroid, &rolloff, &flux, &f0] {
+            out.extend(functionals(t));
+        }
+        out.push(if track.is_empty() { 0.0 } else { f0.len() as f32 / track.len() as f32 });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functionals_match_hand_computed_values() {
+        let f = functionals(&[1.0, 2.0, 3.0, 4.0, 10.0]);
+        assert_eq!(f[0], 4.0);
+        assert!((f[1] - 10f32.sqrt()).abs() < 1e-6);
+        assert!((f[2] - 1.4).abs() < 1e-6 && f[3] == 3.0 && (f[4] - 7.6).abs() < 1e-5);
+        assert_eq!((f[5], f[6]), (1.0, 10.0));
+        assert!((f[7] - 2.0).abs() < 1e-6);
+        assert_eq!(functionals(&[]), [0.0; 8]);
+    }
+
+    #[test]
+    fn the_set_has_its_declared_dimension_and_sees_pitch() {
+        let cfg = FeatureConfig { kind: "functionals".into(), ..FeatureConfig::default() };
+        let set = FunctionalSet::new(&cfg, 16_000);
+        let x: Vec<f32> =
+            (0..16_000).map(|i| (2.0 * std::f32::consts::PI * 200.0 * i as f32 / 16_000.0).sin() * 0.3).collect();
+        let v = set.compute(&x);
+        assert_eq!(v.len(), FunctionalSet::dim(&cfg));
+        assert_eq!(FunctionalSet::names(&cfg).len(), v.len());
+        let names = FunctionalSet::names(&cfg);
+        let at = |n: &str| v[names.iter().position(|x| x == n).unwrap()];
+        // 200 Hz is 12·log2(200/27.5) = 34.36 semitones above A0.
+        assert!((at("f0_semitones_voiced_p50") - 34.36).abs() < 0.2, "{}", at("f0_semitones_voiced_p50"));
+        assert!(at("voiced_fraction") > 0.8);
+        assert!((at("centroid_hz_p50") - 200.0).abs() < 40.0, "{}", at("centroid_hz_p50"));
+    }
+}
