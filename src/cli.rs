@@ -201,6 +201,11 @@ pub fn main() -> i32 {
     }
 }
 
+/// `--jobs` when not given: one stage per core.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
 }
@@ -280,7 +285,7 @@ fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool
         tracing::info!("removed {cleaned} unfinished stage output(s) left by an interrupted run");
     }
     let planned = pipeline::plan(p, &cache)?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = jobs.unwrap_or_else(default_jobs);
     let opts = RunOptions {
         jobs,
         keep_going,
@@ -575,7 +580,7 @@ fn mix(cli: &Cli, file: &Path, out: &Path, jobs: Option<usize>) -> anyhow::Resul
     let _lock = cache.lock(true)?;
     cache.clean_tmp()?;
     let planned = pipeline::plan(p, &cache)?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = jobs.unwrap_or_else(default_jobs);
     // Only the recipes and what they read (the noise pools).
     let mut only: BTreeSet<usize> = planned.mixes.iter().map(|(i, _, _)| *i).collect();
     for &i in only.clone().iter() {

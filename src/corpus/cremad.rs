@@ -56,18 +56,26 @@ pub fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
+/// The text of a metadata file, or a "missing metadata" fault saying what is lost without it.
+fn read_metadata(path: &Path, corpus: &str, consequence: &str, faults: &mut Vec<Fault>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            faults.push(file_fault(
+                corpus,
+                path.display().to_string(),
+                "missing metadata",
+                format!("{e}; {consequence}"),
+            ));
+            None
+        }
+    }
+}
+
 /// Actor id → (sex, age) from VideoDemographics.csv.
 fn read_demographics(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, (String, Option<u32>)> {
     let mut out = BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string(path) else {
-        faults.push(file_fault(
-            corpus,
-            path.display().to_string(),
-            "missing metadata",
-            "VideoDemographics.csv not found; gender and age left unknown",
-        ));
-        return out;
-    };
+    let Some(text) = read_metadata(path, corpus, "gender and age left unknown", faults) else { return out };
     for (i, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
             continue;
@@ -90,15 +98,7 @@ fn read_demographics(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTre
 /// File stem → perceived voice vote (a letter, or letters joined by ':' for a tie) from summaryTable.csv.
 fn read_voice_votes(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string(path) else {
-        faults.push(file_fault(
-            corpus,
-            path.display().to_string(),
-            "missing metadata",
-            "processedResults/summaryTable.csv not found; no perceived labels",
-        ));
-        return out;
-    };
+    let Some(text) = read_metadata(path, corpus, "no perceived labels", faults) else { return out };
     let mut lines = text.lines().enumerate();
     let header = lines.next().map(|(_, h)| csv_fields(h)).unwrap_or_default();
     let (Some(fname), Some(vote)) =

@@ -29,7 +29,6 @@ use crate::audio::noise::NoiseFile;
 use crate::config::Pipeline;
 use crate::corpus::{self, shard_of, Scan, Utterance};
 use crate::engine::fingerprint::Fingerprints;
-use crate::engine::key::sha256_hex;
 use crate::engine::{Cache, Graph, StageSpec};
 
 /// A test condition: clean, or one noise source at one SNR.
@@ -73,10 +72,6 @@ pub fn conditions(p: &Pipeline) -> Vec<Condition> {
     out
 }
 
-fn hash_json(v: &serde_json::Value) -> String {
-    sha256_hex(v.to_string().as_bytes())
-}
-
 /// SHA-256 of anything serialisable, streamed (no JSON tree in memory: a scan can have 200,000 rows).
 fn hash_serialized(v: &impl serde::Serialize) -> String {
     use sha2::Digest;
@@ -88,7 +83,7 @@ fn hash_serialized(v: &impl serde::Serialize) -> String {
 /// Content identity of a set of utterances (ids and audio hashes), for shard keys.
 fn audio_identity<'a>(utts: impl Iterator<Item = &'a Utterance>) -> String {
     let v: Vec<(&str, &str)> = utts.map(|u| (u.id.as_str(), u.content_hash.as_str())).collect();
-    hash_json(&json!(v))
+    hash_serialized(&v)
 }
 
 fn shard_name(k: u32) -> String {
@@ -188,7 +183,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
             ))
         );
         let mut inputs = BTreeMap::new();
-        inputs.insert("files".to_string(), hash_json(&json!(files)));
+        inputs.insert("files".to_string(), hash_serialized(&files));
         let source = n.clone();
         let idx = graph.add(StageSpec {
             id: format!("noise/{name}"),
