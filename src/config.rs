@@ -292,6 +292,20 @@ pub struct FeatureConfig {
     /// Filter area normalisation: "slaney" (librosa's default) or "none".
     #[serde(default = "default_slaney")]
     pub mel_norm: String,
+    /// Also store the frame-level log-mel sequence of each utterance (column `frames`,
+    /// List<FixedSizeList<f32>>), for models that read sequences.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frames: bool,
+    /// kind = "imported": a Parquet file (columns `id`, optional `condition`, and a vector column) or an
+    /// NPY matrix of per-utterance vectors computed elsewhere, relative to the pipeline file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// For an NPY `path`: a text file with one id per row of the matrix (`id` or `id<TAB>condition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<String>,
+    /// For a Parquet `path`: the vector column (default "embedding").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 fn default_n_mfcc() -> usize {
@@ -315,6 +329,10 @@ impl Default for FeatureConfig {
             n_mfcc: default_n_mfcc(),
             mel_scale: default_slaney(),
             mel_norm: default_slaney(),
+            frames: false,
+            path: None,
+            ids: None,
+            column: None,
         }
     }
 }
@@ -424,9 +442,19 @@ pub struct Pipeline {
     pub noise: BTreeMap<String, NoiseSource>,
     pub mix: MixSection,
     pub features: FeatureConfig,
+    /// The resolved files of `[features] kind = "imported"`.
+    pub imported: Option<ImportedFeatures>,
     pub models: BTreeMap<String, ModelConfig>,
     pub experiments: Vec<Experiment>,
     pub report: ReportSection,
+}
+
+/// Per-utterance vectors computed outside sertool (`[features] kind = "imported"`).
+#[derive(Debug, Clone)]
+pub struct ImportedFeatures {
+    pub file: PathBuf,
+    pub ids: Option<PathBuf>,
+    pub column: String,
 }
 
 #[derive(Debug, Clone)]
@@ -853,15 +881,50 @@ impl Pipeline {
         }
 
         let f = &raw.features;
-        if !["logmel_stats", "functionals"].contains(&f.kind.as_str()) || f.n_mfcc == 0 || f.n_mfcc > f.n_mels {
+        if !["logmel_stats", "functionals", "imported"].contains(&f.kind.as_str())
+            || f.n_mfcc == 0
+            || f.n_mfcc > f.n_mels
+        {
             return Err(at(
                 src.key_offset("features", "kind"),
                 format!(
-                    "[features] kind = \"{}\" with n_mfcc = {} (expected logmel_stats or functionals, and 1 ≤ n_mfcc ≤ n_mels)",
+                    "[features] kind = \"{}\" with n_mfcc = {} (expected logmel_stats, functionals or imported, and 1 ≤ n_mfcc ≤ n_mels)",
                     f.kind, f.n_mfcc
                 ),
             ));
         }
+        let imported =
+            match (f.kind.as_str(), &f.path) {
+                ("imported", None) => return Err(at(
+                    src.key_offset("features", "kind"),
+                    "[features] kind = \"imported\" needs path = \"FILE.parquet\" (or an .npy with ids = \"FILE.txt\")"
+                        .to_string(),
+                )),
+                ("imported", Some(path)) => {
+                    let file = resolve(path);
+                    let ids = f.ids.as_deref().map(resolve);
+                    let is_npy = file.extension().is_some_and(|e| e == "npy");
+                    let problem = if !file.is_file() {
+                        Some(format!("[features] path: {} is not a file", file.display()))
+                    } else if is_npy && ids.is_none() {
+                        Some("[features] an .npy path needs ids = \"FILE.txt\" (one utterance id per row)".to_string())
+                    } else {
+                        let missing = ids.as_ref().filter(|i| !i.is_file());
+                        missing.map(|i| format!("[features] ids: {} is not a file", i.display()))
+                    };
+                    if let Some(msg) = problem {
+                        return Err(at(src.key_offset("features", "path"), msg));
+                    }
+                    Some(ImportedFeatures { file, ids, column: f.column.clone().unwrap_or_else(|| "embedding".into()) })
+                }
+                (_, Some(_)) => {
+                    return Err(at(
+                        src.key_offset("features", "path"),
+                        format!("[features] path is only read with kind = \"imported\" (kind is \"{}\")", f.kind),
+                    ))
+                }
+                _ => None,
+            };
         if !["slaney", "htk"].contains(&f.mel_scale.as_str()) || !["slaney", "none"].contains(&f.mel_norm.as_str()) {
             return Err(at(
                 src.key_offset("features", "mel_scale"),
@@ -977,6 +1040,7 @@ impl Pipeline {
             noise,
             mix,
             features: raw.features,
+            imported,
             models: raw.models,
             experiments,
             report: raw.report,
@@ -1025,6 +1089,7 @@ impl Pipeline {
             noise: BTreeMap::new(),
             mix: MixSection { snr_db: Vec::new(), noise: Some(Vec::new()), ..MixSection::default() },
             features: FeatureConfig::default(),
+            imported: None,
             models: BTreeMap::new(),
             experiments: Vec::new(),
             report: ReportSection::default(),

@@ -3,6 +3,7 @@
 //! their per-band mean and standard deviation.
 
 pub mod functionals;
+pub mod imported;
 pub mod pitch;
 
 use std::sync::Arc;

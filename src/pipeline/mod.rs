@@ -206,6 +206,22 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let audio_params =
         json!({ "sample_rate_hz": rate, "channels": p.pipeline.channels, "resampler": crate::audio::RESAMPLER });
     let feature_params = json!({ "features": p.features, "audio": audio_params });
+    // Imported features: the file's content is an input of every feature stage, and no audio is mixed
+    // (the file carries a row per noisy condition).
+    let imported_hash = match &p.imported {
+        Some(src) => {
+            let files: Vec<std::path::PathBuf> = std::iter::once(src.file.clone()).chain(src.ids.clone()).collect();
+            let hashes = fp
+                .content_hashes(&files)
+                .into_iter()
+                .zip(&files)
+                .map(|(h, f)| h.map_err(|e| crate::error::user_error(format!("[features] {}: {e}", f.display()))));
+            let h = hash_serialized(&hashes.collect::<anyhow::Result<Vec<String>>>()?);
+            fp.save()?;
+            Some(h)
+        }
+        None => None,
+    };
     let used: BTreeSet<&String> = p.experiments.iter().flat_map(|e| e.train.iter().chain(&e.test)).collect();
     // features[(corpus, condition)] = the shard stages
     let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
@@ -226,9 +242,13 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                 }
                 let mut inputs = BTreeMap::new();
                 inputs.insert("audio".to_string(), audio_identity(utts.iter()));
+                if let Some(h) = &imported_hash {
+                    // No mix stage names the condition here, so the key must.
+                    inputs.insert("imported".to_string(), format!("{h} {}", cond.name));
+                }
                 let mut deps = Vec::new();
                 let mut noise_root = None;
-                if let (Some(noise), Some(snr)) = (&cond.noise, cond.snr_db) {
+                if let (Some(noise), Some(snr), None) = (&cond.noise, cond.snr_db, &p.imported) {
                     let mix_params = json!({
                         "condition": cond.name, "snr_db": snr, "seed": p.mix.seed, "audio": audio_params,
                         "snr_mode": p.mix.snr_mode,
@@ -249,7 +269,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     mixes.push((mix, name.clone(), cond.clone()));
                     noise_root = Some(p.noise[noise].root.clone());
                 }
-                let cfg = p.features.clone();
+                let (cfg, cname, imported) = (p.features.clone(), cond.name.clone(), p.imported.clone());
                 let idx = graph.add(StageSpec {
                     id: format!("features/{name}/{}/{}", cond.name, shard_name(k)),
                     kind: "features",
@@ -257,7 +277,10 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     params: feature_params.clone(),
                     inputs,
                     deps,
-                    work: Box::new(move |ctx| stages::features(ctx, &utts, &cfg, audio, noise_root.as_deref())),
+                    work: Box::new(move |ctx| {
+                        let noise_root = noise_root.as_deref();
+                        stages::features(ctx, &utts, &cfg, audio, noise_root, &cname, imported.as_ref())
+                    }),
                 });
                 stage_ids.push(idx);
             }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::mix::{self, Recipe, SnrMode};
 use crate::audio::noise::{split_pools, NoiseFile, NoisePools};
 use crate::audio::{wav_info, AudioIn};
-use crate::config::{FeatureConfig, ModelConfig, NoiseSource, Pipeline};
+use crate::config::{FeatureConfig, ImportedFeatures, ModelConfig, NoiseSource, Pipeline};
 use crate::corpus::{Scan, Utterance};
 use crate::engine::StageCtx;
 use crate::error::Fault;
@@ -220,7 +220,7 @@ pub fn mix(
     let pools = read_pools(&ctx.inputs[0])?;
     let bank = NoiseBank { root: noise_root, audio, loaded: Default::default() };
     let results: Vec<Result<(Recipe, f64), Fault>> = utts
-        .iter()
+        .par_iter()
         .map(|u| {
             let corpus = corpus_of(&u.id);
             let speech = audio.load(&u.path).map_err(|e| fault(u, corpus, "unreadable audio", e))?;
@@ -318,56 +318,132 @@ pub fn read_recipes(dir: &Path) -> anyhow::Result<Vec<Recipe>> {
         .collect())
 }
 
+/// Utterances per Parquet row group. The features stage holds one chunk's rows in memory at a time and
+/// computes a chunk in parallel on the run's pool, so a shard of any size streams with bounded memory.
+const FEATURE_CHUNK: usize = 128;
+
+/// One utterance's features, frame-level log-mel (with `frames = true`), or why it has none.
+type FeatureRow = Result<(Vec<f32>, Option<Vec<Vec<f32>>>), Option<Fault>>;
+
+#[allow(clippy::too_many_arguments)]
 pub fn features(
     ctx: &StageCtx,
     utts: &[Utterance],
     cfg: &FeatureConfig,
     audio: AudioIn,
     noise_root: Option<&Path>,
+    condition: &str,
+    imported: Option<&ImportedFeatures>,
 ) -> anyhow::Result<Vec<Fault>> {
+    if let Some(src) = imported {
+        return imported_features(ctx, utts, src, condition);
+    }
     let extractor = crate::features::Extractor::new(cfg, audio.rate);
+    let frame_lm = cfg.frames.then(|| crate::features::LogMel::new(cfg, audio.rate));
     let recipes: Option<HashMap<String, Recipe>> = match noise_root {
         Some(_) => Some(read_recipes(&ctx.inputs[0])?.into_iter().map(|r| (r.utterance.clone(), r)).collect()),
         None => None,
     };
     let bank = noise_root.map(|root| NoiseBank { root, audio, loaded: Default::default() });
-    let mut ids = Vec::new();
-    let mut rows = Vec::new();
-    let mut faults = Vec::new();
-    for u in utts {
+    let one = |u: &Utterance| -> FeatureRow {
         let corpus = corpus_of(&u.id);
-        let speech = match audio.load(&u.path) {
-            Ok(a) => a,
-            Err(e) => {
-                faults.push(fault(u, corpus, "unreadable audio", e));
-                continue;
-            }
-        };
+        let speech = audio.load(&u.path).map_err(|e| Some(fault(u, corpus, "unreadable audio", e)))?;
         let x = match (&recipes, &bank) {
             (Some(recipes), Some(bank)) => {
                 // No recipe: the mix stage skipped this utterance and said why.
-                let Some(r) = recipes.get(&u.id) else { continue };
-                match bank.get(&r.noise_file) {
-                    Ok(noise) => mix::apply(&speech, &noise, r),
-                    Err(e) => {
-                        faults.push(fault(u, corpus, "unreadable noise", e));
-                        continue;
-                    }
-                }
+                let r = recipes.get(&u.id).ok_or(None)?;
+                let noise = bank.get(&r.noise_file).map_err(|e| Some(fault(u, corpus, "unreadable noise", e)))?;
+                mix::apply(&speech, &noise, r)
             }
             _ => speech,
         };
-        ids.push(u.id.clone());
-        rows.push(extractor.compute(&x));
+        Ok((extractor.compute(&x), frame_lm.as_ref().map(|lm| lm.frames(&x))))
+    };
+    let (dim, n_mels) = (crate::features::dim(cfg), cfg.n_mels);
+    let columns = |ids: &[String], rows: &[Vec<f32>], frames: &[Vec<Vec<f32>>]| {
+        let c = Columns::new().strings("id", ids).vectors("features", dim, rows);
+        if cfg.frames {
+            c.sequences("frames", n_mels, frames)
+        } else {
+            c
+        }
+    };
+    let metadata = [
+        ("sertool.features", serde_json::to_string(cfg)?),
+        ("sertool.feature_names", serde_json::to_string(&crate::features::names(cfg))?),
+    ];
+    let schema = columns(&[], &[], &[]).batch()?.schema();
+    let mut sink = table::ParquetSink::create(&ctx.out.join("features.parquet"), schema, &metadata)?;
+    let mut faults = Vec::new();
+    for chunk in utts.chunks(FEATURE_CHUNK) {
+        // Runs on the scheduler's pool: stages and the utterances inside them share the `--jobs` threads.
+        let computed: Vec<FeatureRow> = chunk.par_iter().map(one).collect();
+        let (mut ids, mut rows, mut frames) = (Vec::new(), Vec::new(), Vec::new());
+        for (u, r) in chunk.iter().zip(computed) {
+            match r {
+                Ok((v, f)) => {
+                    ids.push(u.id.clone());
+                    rows.push(v);
+                    frames.extend(f);
+                }
+                Err(f) => faults.extend(f),
+            }
+        }
+        if !ids.is_empty() {
+            sink.write(&columns(&ids, &rows, &frames).batch()?)?;
+        }
     }
-    let dim = crate::features::dim(cfg);
-    let batch = Columns::new().strings("id", &ids).vectors("features", dim, &rows).batch()?;
+    sink.close()?;
+    Ok(faults)
+}
+
+/// Feature rows from an imported file (`[features] kind = "imported"`). An utterance without a row for this
+/// condition is a fault (the exporting script may have skipped it, as the mix stage skips silent audio);
+/// a stage none of whose utterances match is an error that shows ids from both sides, since that is an
+/// id-format mismatch rather than a gap.
+fn imported_features(
+    ctx: &StageCtx,
+    utts: &[Utterance],
+    src: &ImportedFeatures,
+    condition: &str,
+) -> anyhow::Result<Vec<Fault>> {
+    let emb =
+        crate::features::imported::Embeddings::load(src).map_err(|e| crate::error::user_error(format!("{e:#}")))?;
+    let (mut ids, mut rows, mut faults) = (Vec::new(), Vec::new(), Vec::new());
+    for u in utts {
+        match emb.get(&u.id, condition) {
+            Some(v) => {
+                ids.push(u.id.clone());
+                rows.push(v.to_vec());
+            }
+            None => faults.push(fault(
+                u,
+                corpus_of(&u.id),
+                "no imported row",
+                format!("{} has no row for this utterance under condition \"{condition}\"", src.file.display()),
+            )),
+        }
+    }
+    if ids.is_empty() && !utts.is_empty() {
+        let quote = |v: Vec<String>| v.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
+        return Err(crate::error::user_error(format!(
+            "{}: none of the {} utterance(s) this stage needs has a row under condition \"{condition}\". \
+             The pipeline's ids look like {}; the file has {}. Ids are `<corpus name>/<utterance>` as in the \
+             manifests, and noisy conditions need rows too (`sertool mix --write-wav` writes the mixtures to embed).",
+            src.file.display(),
+            utts.len(),
+            quote(utts.iter().take(2).map(|u| u.id.clone()).collect()),
+            quote(emb.sample_keys(2).into_iter().map(|(i, c)| format!("{i} [{c}]")).collect()),
+        )));
+    }
+    let names: Vec<String> = (0..emb.dim).map(|i| format!("{}{i}", src.column)).collect();
+    let batch = Columns::new().strings("id", &ids).vectors("features", emb.dim, &rows).batch()?;
     table::write_parquet(
         &ctx.out.join("features.parquet"),
         &batch,
         &[
-            ("sertool.features", serde_json::to_string(cfg)?),
-            ("sertool.feature_names", serde_json::to_string(&crate::features::names(cfg))?),
+            ("sertool.features", format!("{{\"kind\":\"imported\",\"column\":{:?}}}", src.column)),
+            ("sertool.feature_names", serde_json::to_string(&names)?),
         ],
     )?;
     Ok(faults)
@@ -385,7 +461,7 @@ fn read_labels(dir: &Path) -> anyhow::Result<HashMap<String, (String, String)>> 
 fn read_features(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
     let mut out = Vec::new();
     for d in dirs {
-        let b = table::read_parquet(&d.join("features.parquet"))?;
+        let b = table::read_parquet_columns(&d.join("features.parquet"), Some(&["id", "features"]))?;
         out.extend(table::strings(&b, "id")?.into_iter().zip(table::vectors(&b, "features")?));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

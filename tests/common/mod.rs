@@ -46,9 +46,10 @@ impl Workspace {
         let out = self.cmd(&a);
         assert!(
             out.status.success(),
-            "sertool {args:?} failed ({:?}): {}",
+            "sertool {args:?} failed ({:?}): {}{}",
             out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
