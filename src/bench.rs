@@ -1,7 +1,7 @@
 //! `sertool bench`: throughput of the hot paths on real files, so the figures in docs/benchmarks.md can
 //! be rerun by anyone and compared with the Python scripts under tools/ on the same files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -20,12 +20,38 @@ pub struct MixBench {
     pub jobs: usize,
     /// Audio hours processed per second of one core (wall × jobs).
     pub audio_hours_per_cpu_s: f64,
+    /// Seconds of audio per second of one core.
+    pub real_time_per_core: f64,
 }
 
 /// Decode every WAV under `speech_dir`, resample to `rate`, and mix each with a noise file from
 /// `noise_dir` at 5 dB (recipe + mixture), on `jobs` threads.
 pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyhow::Result<MixBench> {
-    let speech = find_files(speech_dir, "", ".wav");
+    per_utterance(&[speech_dir.to_path_buf()], noise_dir, rate, jobs, |y| std::hint::black_box(y).len())
+}
+
+/// The whole per-utterance path of a noisy feature shard: decode, resample to 16 kHz, mix from a 5 dB
+/// recipe, and the `functionals` feature set (log-mel, MFCC and deltas, spectral descriptors, YIN F0),
+/// for every WAV under each of `speech_dirs` (which may hold different sample rates).
+pub fn path(speech_dirs: &[PathBuf], noise_dir: &Path, jobs: usize) -> anyhow::Result<MixBench> {
+    let cfg = crate::config::FeatureConfig { kind: "functionals".into(), ..Default::default() };
+    let features = crate::features::Extractor::new(&cfg, 16_000);
+    per_utterance(speech_dirs, noise_dir, 16_000, jobs, |y| {
+        std::hint::black_box(features.compute(y));
+        y.len()
+    })
+}
+
+/// Run `work` on the mixture of every speech file, on `jobs` threads; it returns the samples it handled.
+fn per_utterance(
+    speech_dirs: &[PathBuf],
+    noise_dir: &Path,
+    rate: u32,
+    jobs: usize,
+    work: impl Fn(&[f32]) -> usize + Sync,
+) -> anyhow::Result<MixBench> {
+    let speech: Vec<PathBuf> =
+        speech_dirs.iter().flat_map(|d| find_files(d, "", ".wav").into_iter().map(move |r| d.join(r))).collect();
     let noise_rel = find_files(noise_dir, "", ".wav");
     anyhow::ensure!(!speech.is_empty() && !noise_rel.is_empty(), "no WAV files under the given folders");
     let audio = AudioIn { rate, channels: ChannelPolicy::Mean };
@@ -43,11 +69,12 @@ pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyho
     let samples: usize = pool.install(|| {
         speech
             .par_iter()
-            .map(|rel| {
-                let Ok(x) = audio.load(&speech_dir.join(rel)) else { return 0 };
-                let Some((i, mut rng)) = mix::choose(&files, rel, "bench", 1) else { return 0 };
-                match mix::make_recipe(rel, &x, &files[i], &noise[i].1, &mut rng, 5.0, 1, SnrMode::Whole) {
-                    Ok(r) => std::hint::black_box(mix::apply(&x, &noise[i].1, &r)).len(),
+            .map(|path| {
+                let Ok(x) = audio.load(path) else { return 0 };
+                let id = path.to_string_lossy();
+                let Some((i, mut rng)) = mix::choose(&files, &id, "bench", 1) else { return 0 };
+                match mix::make_recipe(&id, &x, &files[i], &noise[i].1, &mut rng, 5.0, 1, SnrMode::Whole) {
+                    Ok(r) => work(&mix::apply(&x, &noise[i].1, &r)),
                     Err(_) => 0,
                 }
             })
@@ -55,12 +82,14 @@ pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyho
     });
     let wall_s = started.elapsed().as_secs_f64();
     let audio_hours = samples as f64 / rate as f64 / 3600.0;
+    let per_cpu = audio_hours / (wall_s * jobs.max(1) as f64);
     Ok(MixBench {
         files: speech.len(),
         audio_hours,
         wall_s,
         jobs,
-        audio_hours_per_cpu_s: audio_hours / (wall_s * jobs as f64),
+        audio_hours_per_cpu_s: per_cpu,
+        real_time_per_core: per_cpu * 3600.0,
     })
 }
 

@@ -161,6 +161,18 @@ enum BenchCommand {
         #[arg(short, long, default_value_t = 1)]
         jobs: usize,
     },
+    /// The whole per-utterance path: decode, resample to 16 kHz, mix at 5 dB, functionals features,
+    /// for every WAV under each SPEECH folder (mixed sample rates welcome).
+    ///
+    /// Example: sertool bench path data/synth/cremad_a/AudioWAV data/synth/cremad_b/AudioWAV --noise data/synth/musan/noise --jobs 2
+    Path {
+        #[arg(required = true)]
+        speech: Vec<PathBuf>,
+        #[arg(long)]
+        noise: PathBuf,
+        #[arg(short, long, default_value_t = 1)]
+        jobs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,6 +181,17 @@ enum CacheCommand {
     ///
     /// Example: sertool cache verify
     Verify,
+}
+
+fn print_per_utterance(cli: &Cli, b: &crate::bench::MixBench) {
+    if cli.json {
+        print_json(&json!(b));
+    } else {
+        println!(
+            "{} files, {:.3} audio hours in {:.3} s on {} thread(s): {:.4} audio hours per CPU-second ({:.0}× real time per core)",
+            b.files, b.audio_hours, b.wall_s, b.jobs, b.audio_hours_per_cpu_s, b.real_time_per_core
+        );
+    }
 }
 
 /// Entry point of the binary; returns the exit code.
@@ -240,20 +263,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Bench { what: BenchCommand::Mix { speech, noise, rate, jobs } } => {
-            let b = crate::bench::mix(speech, noise, *rate, *jobs)?;
-            if cli.json {
-                print_json(&json!(b));
-            } else {
-                println!(
-                    "{} files, {:.3} audio hours in {:.3} s on {} thread(s): {:.4} audio hours per CPU-second ({:.0}× real time per core)",
-                    b.files,
-                    b.audio_hours,
-                    b.wall_s,
-                    b.jobs,
-                    b.audio_hours_per_cpu_s,
-                    b.audio_hours_per_cpu_s * 3600.0
-                );
-            }
+            print_per_utterance(cli, &crate::bench::mix(speech, noise, *rate, *jobs)?);
+            Ok(0)
+        }
+        Command::Bench { what: BenchCommand::Path { speech, noise, jobs } } => {
+            print_per_utterance(cli, &crate::bench::path(speech, noise, *jobs)?);
             Ok(0)
         }
         Command::Ingest { kind, root, name, strict } => ingest(cli, kind, root, name.as_deref(), *strict),

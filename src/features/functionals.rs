@@ -3,7 +3,7 @@
 //! energy, zero-crossing rate, spectral centroid, roll-off, flux and voiced-only F0.
 
 use super::pitch::Yin;
-use super::{mfcc, LogMel};
+use super::{Dct, LogMel};
 use crate::config::FeatureConfig;
 
 /// The functionals of one descriptor track, in this order.
@@ -39,6 +39,7 @@ pub fn functionals(v: &[f32]) -> [f32; 8] {
 pub struct FunctionalSet {
     logmel: LogMel,
     yin: Yin,
+    dct: Dct,
     n_mfcc: usize,
     sample_rate: u32,
     n_fft: usize,
@@ -52,6 +53,7 @@ impl FunctionalSet {
         FunctionalSet {
             logmel: LogMel::new(cfg, sample_rate),
             yin: Yin { hop: ((cfg.hop_ms * sr / 1000.0).round() as usize).max(1), ..Yin::new(sample_rate) },
+            dct: Dct::new(cfg.n_mels, cfg.n_mfcc, 0.0),
             n_mfcc: cfg.n_mfcc,
             sample_rate,
             n_fft: cfg.n_fft,
@@ -84,19 +86,24 @@ impl FunctionalSet {
     }
 
     pub fn compute(&self, x: &[f32]) -> Vec<f32> {
-        let logmel = self.logmel.frames(x);
+        // One STFT feeds every descriptor.
         let power = self.logmel.power_frames(x);
-        let m = logmel.first().map_or(0, Vec::len);
+        let logmel: Vec<Vec<f32>> = power.iter().map(|p| self.logmel.mel_db(p)).collect();
+        let m = self.logmel.n_mels();
         let mut out = Vec::new();
-        // Log-mel mean and std per band.
-        for stat in [0, 1] {
-            for b in 0..m {
-                let track: Vec<f32> = logmel.iter().map(|f| f[b]).collect();
-                out.push(functionals(&track)[stat]);
-            }
-        }
+        // Log-mel mean and std per band (no percentiles needed, so no sorting).
+        let band_stats: Vec<(f32, f32)> = (0..m)
+            .map(|b| {
+                let n = logmel.len().max(1) as f64;
+                let mean = logmel.iter().map(|f| f[b] as f64).sum::<f64>() / n;
+                let var = logmel.iter().map(|f| (f[b] as f64 - mean).powi(2)).sum::<f64>() / n;
+                (mean as f32, var.sqrt() as f32)
+            })
+            .collect();
+        out.extend(band_stats.iter().map(|s| s.0));
+        out.extend(band_stats.iter().map(|s| s.1));
         // MFCC mean, std, slope; deltas (centred difference) mean and std.
-        let cep: Vec<Vec<f32>> = logmel.iter().map(|f| mfcc(f, self.n_mfcc, 0.0)).collect();
+        let cep: Vec<Vec<f32>> = logmel.iter().map(|f| self.dct.apply(f)).collect();
         let delta: Vec<Vec<f32>> = (0..cep.len())
             .map(|t| {
                 let (a, b) = (&cep[t.saturating_sub(1)], &cep[(t + 1).min(cep.len() - 1)]);
@@ -104,11 +111,10 @@ impl FunctionalSet {
             })
             .collect();
         for (src, stats) in [(&cep, &[0usize, 1, 7][..]), (&delta, &[0, 1][..])] {
+            let per_coef: Vec<[f32; 8]> =
+                (0..self.n_mfcc).map(|c| functionals(&src.iter().map(|f| f[c]).collect::<Vec<_>>())).collect();
             for &stat in stats {
-                for c in 0..self.n_mfcc {
-                    let track: Vec<f32> = src.iter().map(|f| f[c]).collect();
-                    out.push(functionals(&track)[stat]);
-                }
+                out.extend(per_coef.iter().map(|f| f[stat]));
             }
         }
         // Spectral and energy descriptors from the same power frames.

@@ -87,23 +87,43 @@ pub fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64
 /// MFCCs of one log-mel frame: DCT-II with orthonormal scaling (librosa `dct_type=2, norm='ortho'`),
 /// then optional sinusoidal liftering (`lifter > 0`).
 pub fn mfcc(logmel: &[f32], n_mfcc: usize, lifter: f64) -> Vec<f32> {
-    let n = logmel.len() as f64;
-    (0..n_mfcc)
-        .map(|k| {
-            let s: f64 = logmel
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| v as f64 * (std::f64::consts::PI * k as f64 * (2.0 * i as f64 + 1.0) / (2.0 * n)).cos())
-                .sum();
+    Dct::new(logmel.len(), n_mfcc, lifter).apply(logmel)
+}
+
+/// The MFCC transform as a precomputed matrix (orthonormal DCT-II rows times the lifter), so a frame
+/// costs n_mfcc · n_mels multiply-adds and no cosines.
+pub struct Dct {
+    n_mels: usize,
+    /// Row-major, `n_mfcc × n_mels`.
+    matrix: Vec<f64>,
+}
+
+impl Dct {
+    pub fn new(n_mels: usize, n_mfcc: usize, lifter: f64) -> Dct {
+        let n = n_mels as f64;
+        let mut matrix = Vec::with_capacity(n_mfcc * n_mels);
+        for k in 0..n_mfcc {
             let scale = if k == 0 { (1.0 / n).sqrt() } else { (2.0 / n).sqrt() };
             let lift = if lifter > 0.0 {
                 1.0 + lifter / 2.0 * (std::f64::consts::PI * (k + 1) as f64 / lifter).sin()
             } else {
                 1.0
             };
-            (s * scale * lift) as f32
-        })
-        .collect()
+            matrix.extend(
+                (0..n_mels).map(|i| {
+                    scale * lift * (std::f64::consts::PI * k as f64 * (2.0 * i as f64 + 1.0) / (2.0 * n)).cos()
+                }),
+            );
+        }
+        Dct { n_mels, matrix }
+    }
+
+    pub fn apply(&self, logmel: &[f32]) -> Vec<f32> {
+        self.matrix
+            .chunks_exact(self.n_mels)
+            .map(|row| row.iter().zip(logmel).map(|(w, &v)| w * v as f64).sum::<f64>() as f32)
+            .collect()
+    }
 }
 
 /// A reusable log-mel extractor (plans and tables built once per shard).
@@ -190,18 +210,19 @@ impl LogMel {
     /// Log-mel frames in dB (10·log10 with a 1e-10 floor), frame-major (`frames × n_mels`).
     pub fn frames(&self, x: &[f32]) -> Vec<Vec<f32>> {
         let mut out = Vec::new();
-        self.for_each_power_frame(x, |power| {
-            out.push(
-                self.bands
-                    .iter()
-                    .map(|(first, w)| {
-                        let e: f32 = w.iter().zip(&power[*first..]).map(|(a, b)| a * b).sum();
-                        10.0 * e.max(1e-10).log10()
-                    })
-                    .collect(),
-            )
-        });
+        self.for_each_power_frame(x, |power| out.push(self.mel_db(power)));
         out
+    }
+
+    /// The log-mel frame (dB) of one power spectrum.
+    pub fn mel_db(&self, power: &[f32]) -> Vec<f32> {
+        self.bands
+            .iter()
+            .map(|(first, w)| {
+                let e: f32 = w.iter().zip(&power[*first..]).map(|(a, b)| a * b).sum();
+                10.0 * e.max(1e-10).log10()
+            })
+            .collect()
     }
 
     /// Per-band mean then per-band standard deviation (population), `2 · n_mels` values.
