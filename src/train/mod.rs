@@ -1,4 +1,5 @@
 //! Training and evaluation: a candle MLP on z-scored utterance features, and the metrics.
 
+pub mod mbpls;
 pub mod metrics;
 pub mod mlp;
