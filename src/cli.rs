@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::config::Pipeline;
 use crate::engine::{self, Cache, RunOptions, Status};
-use crate::error::is_user_error;
+use crate::error::{is_user_error, user_error};
 use crate::pipeline::{self, Planned};
 
 #[derive(Parser, Debug)]
@@ -78,6 +78,17 @@ enum Command {
         write_wav: PathBuf,
         #[arg(short, long)]
         jobs: Option<usize>,
+    },
+    /// Predict the emotion of WAV files with a trained model (a folder under models/<pipeline>/ that
+    /// `run` publishes, or a train stage's cache entry). Decoding, resampling and features are exactly
+    /// those of training.
+    ///
+    /// Example: sertool predict --model models/demo/mlp/synth_a/seed1 data/synth/cremad_a/AudioWAV/1001_IEO_HAP_HI.wav
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Say what differs between a stage and its last cached run.
     ///
@@ -246,6 +257,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Explain { pipeline, stage } => explain(cli, pipeline, stage),
         Command::Mix { pipeline, write_wav, jobs } => mix(cli, pipeline, write_wav, *jobs),
         Command::Report { pipeline } => report(cli, pipeline),
+        Command::Predict { model, files } => predict(cli, model, files),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
         Command::Cache { command: CacheCommand::Verify } => verify(cli),
         Command::Bench { what: BenchCommand::Logmel { wav, repeats } } => {
@@ -587,6 +599,48 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
         summary.wall_s
     );
     Ok(0)
+}
+
+fn predict(cli: &Cli, dir: &Path, files: &[PathBuf]) -> anyhow::Result<i32> {
+    let (model, card) = crate::train::model::Model::load(dir).map_err(|e| user_error(format!("{e:#}")))?;
+    if card.features.kind == "imported" {
+        return Err(user_error(format!(
+            "{}: this model was trained on imported features; compute them for your files and use the model's \
+             pipeline instead (sertool cannot compute imported features)",
+            dir.display()
+        )));
+    }
+    let channels = crate::audio::ChannelPolicy::parse(&card.channels)
+        .ok_or_else(|| user_error(format!("{}: unknown channel policy {:?}", dir.display(), card.channels)))?;
+    let audio = crate::audio::AudioIn { rate: card.sample_rate_hz, channels };
+    let extractor = crate::features::Extractor::new(&card.features, card.sample_rate_hz);
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for f in files {
+        match audio.load(f) {
+            Ok(x) => {
+                let v = card.standardizer.apply(&[extractor.compute(&x)]);
+                let p = model.predict_proba(&v)?.remove(0);
+                let label = &card.classes[crate::train::mlp::argmax(&p)];
+                if !cli.json {
+                    let probs: Vec<String> = card.classes.iter().zip(&p).map(|(c, v)| format!("{c}={v:.3}")).collect();
+                    println!("{}\t{label}\t{}", f.display(), probs.join(" "));
+                }
+                let probs: serde_json::Map<String, serde_json::Value> =
+                    card.classes.iter().zip(&p).map(|(c, v)| (c.clone(), json!(v))).collect();
+                rows.push(json!({"file": f.display().to_string(), "label": label, "probabilities": probs}));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e:#}", f.display());
+                rows.push(json!({"file": f.display().to_string(), "error": format!("{e:#}")}));
+            }
+        }
+    }
+    if cli.json {
+        print_json(&json!({"model": dir.display().to_string(), "kind": card.kind, "predictions": rows}));
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
 }
 
 fn mix(cli: &Cli, file: &Path, out: &Path, jobs: Option<usize>) -> anyhow::Result<i32> {

@@ -370,6 +370,69 @@ pub struct ModelConfig {
     pub weight_decay: f64,
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
+    /// "constant" or "cosine" (from lr down to 0 over the epochs).
+    #[serde(default = "default_lr_schedule")]
+    pub lr_schedule: String,
+    /// Stop after this many epochs without a better dev UAR (0: run every epoch).
+    #[serde(default)]
+    pub patience: usize,
+    /// EDRL: hidden width of every encoder and of the decoder.
+    #[serde(default = "default_encoder_hidden")]
+    pub encoder_hidden: usize,
+    /// EDRL: size of each class-specific code and of the shared code.
+    #[serde(default = "default_code_dim")]
+    pub code_dim: usize,
+    /// EDRL loss weights: reconstruction, difference (shared vs class code), similarity (class-free shared code).
+    #[serde(default = "default_one")]
+    pub loss_recon: f64,
+    #[serde(default = "default_tenth")]
+    pub loss_diff: f64,
+    #[serde(default = "default_tenth")]
+    pub loss_sim: f64,
+    /// MEA / MB-PLS: number of components K.
+    #[serde(default = "default_components")]
+    pub components: usize,
+    /// MEA / MB-PLS: append the block scores to the K super scores.
+    #[serde(default)]
+    pub block_scores: bool,
+    /// The classifier on MEA embeddings: hidden layers ([] = multinomial logistic regression), epochs, lr.
+    #[serde(default)]
+    pub classifier_hidden: Vec<usize>,
+    #[serde(default = "default_classifier_epochs")]
+    pub classifier_epochs: usize,
+    #[serde(default = "default_classifier_lr")]
+    pub classifier_lr: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every model key has a default")
+    }
+}
+
+fn default_lr_schedule() -> String {
+    "constant".into()
+}
+fn default_encoder_hidden() -> usize {
+    64
+}
+fn default_code_dim() -> usize {
+    16
+}
+fn default_one() -> f64 {
+    1.0
+}
+fn default_tenth() -> f64 {
+    0.1
+}
+fn default_components() -> usize {
+    8
+}
+fn default_classifier_epochs() -> usize {
+    100
+}
+fn default_classifier_lr() -> f64 {
+    1e-2
 }
 
 fn default_model_kind() -> String {
@@ -426,7 +489,9 @@ fn default_metric() -> String {
 pub const CORPUS_KINDS: &[&str] = &["iemocap", "cremad", "msp_podcast", "ravdess", "emodb", "csv"];
 /// The kinds of noise source this version reads.
 pub const NOISE_KINDS: &[&str] = &["folder", "musan", "demand", "esc50", "wham"];
-pub const MODEL_KINDS: &[&str] = &["mlp"];
+/// `mlp`: an MLP on the features; `edrl`: emotion-disentangled encoders and their classification head;
+/// `mbpls`: MB-PLS on the raw feature blocks + classifier; `edrl-mea`: the full method (method.md).
+pub const MODEL_KINDS: &[&str] = &["mlp", "edrl", "mbpls", "edrl-mea"];
 pub const METRICS: &[&str] = &["uar", "wa", "macro_f1"];
 
 /// A resolved, validated pipeline.
@@ -968,6 +1033,18 @@ impl Pipeline {
                 return Err(at(
                     src.key_offset(&format!("models.{name}"), "seeds"),
                     format!("model \"{name}\": seeds, epochs and batch_size must be non-empty / ≥ 1"),
+                ));
+            }
+            if !["constant", "cosine"].contains(&m.lr_schedule.as_str()) {
+                return Err(at(
+                    src.key_offset(&format!("models.{name}"), "lr_schedule"),
+                    format!("model \"{name}\": lr_schedule = \"{}\" (expected constant or cosine)", m.lr_schedule),
+                ));
+            }
+            if m.code_dim == 0 || m.encoder_hidden == 0 || m.components == 0 || m.classifier_epochs == 0 {
+                return Err(at(
+                    src.key_offset(&format!("models.{name}"), "kind"),
+                    format!("model \"{name}\": code_dim, encoder_hidden, components and classifier_epochs must be ≥ 1"),
                 ));
             }
         }

@@ -46,7 +46,7 @@ fn mbpls_matches_the_numpy_reference() {
             let sign = dot.signum();
             let ours: Vec<f64> = model.weights[c].iter().map(|v| v * sign).collect();
             close(name, &format!("weights[{c}]"), &ours, theirs);
-            let loads: Vec<f64> = model.loadings[c].iter().copied().collect();
+            let loads: Vec<f64> = model.loadings[c].to_vec();
             close(name, &format!("loadings[{c}]"), &loads, &matrix(&e["loadings"])[c]);
             close(name, &format!("importance[{c}]"), &model.importance[c], &matrix(&e["block_importance"])[c]);
             let theirs_blocks = matrix(&e["block_scores"][c]);

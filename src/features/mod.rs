@@ -262,6 +262,25 @@ pub fn names(cfg: &FeatureConfig) -> Vec<String> {
     }
 }
 
+/// Contiguous blocks of the feature vector (name, width), the blocks MB-PLS treats separately. Empty for
+/// imported features (one block of whatever width the file has).
+pub fn blocks(cfg: &FeatureConfig) -> Vec<(String, usize)> {
+    match cfg.kind.as_str() {
+        "functionals" => {
+            let f = functionals::FUNCTIONALS.len();
+            vec![
+                ("logmel".into(), 2 * cfg.n_mels),
+                ("mfcc".into(), 3 * cfg.n_mfcc),
+                ("delta_mfcc".into(), 2 * cfg.n_mfcc),
+                ("spectral".into(), 5 * f),
+                ("f0".into(), f + 1),
+            ]
+        }
+        "imported" => Vec::new(),
+        _ => vec![("logmel_mean".into(), cfg.n_mels), ("logmel_std".into(), cfg.n_mels)],
+    }
+}
+
 /// The extractor a feature configuration names.
 pub enum Extractor {
     LogMelStats(LogMel),
@@ -311,5 +330,9 @@ mod tests {
         let best_fb = (0..64).max_by(|&a, &b| fb[a][bin].total_cmp(&fb[b][bin])).unwrap();
         assert_eq!(best, best_fb);
         assert_eq!(lm.stats(&x).len(), 128);
+        for kind in ["logmel_stats", "functionals"] {
+            let cfg = FeatureConfig { kind: kind.into(), ..FeatureConfig::default() };
+            assert_eq!(blocks(&cfg).iter().map(|b| b.1).sum::<usize>(), dim(&cfg), "{kind}");
+        }
     }
 }

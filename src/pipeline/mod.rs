@@ -58,6 +58,8 @@ pub struct Planned {
     pub report: Option<usize>,
     /// Every mix stage: (stage, corpus, condition).
     pub mixes: Vec<(usize, String, Condition)>,
+    /// Every train stage by (model name, train corpora joined with +, seed).
+    pub trains: BTreeMap<(String, String, u64), usize>,
     pub fingerprints: Arc<Fingerprints>,
 }
 
@@ -146,7 +148,8 @@ pub fn plan_ingest(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let fp = Arc::new(load_fingerprints(cache)?);
     let mut graph = Graph::default();
     let (scans, manifests) = add_manifests(&p, &mut graph, &fp)?;
-    Ok(Planned { pipeline: Arc::new(p), graph, scans, manifests, report: None, mixes: Vec::new(), fingerprints: fp })
+    let (mixes, trains) = (Vec::new(), BTreeMap::new());
+    Ok(Planned { pipeline: Arc::new(p), graph, scans, manifests, report: None, mixes, trains, fingerprints: fp })
 }
 
 /// Scan and build the graph.
@@ -309,14 +312,19 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         let mut params_cfg = serde_json::to_value(&mcfg)?;
                         params_cfg.as_object_mut().unwrap().remove("seeds");
                         let (cfg, cls) = (mcfg.clone(), classes.clone());
+                        let inputs = stages::TrainInputs {
+                            features: p.features.clone(),
+                            audio,
+                            channels: p.pipeline.channels.clone(),
+                        };
                         let i = graph.add(StageSpec {
                             id: format!("train/{m}/{train_set}/seed{seed}"),
                             kind: "train",
-                            version: 1,
+                            version: 2,
                             params: json!({ "model": params_cfg, "seed": seed, "classes": classes }),
                             inputs: BTreeMap::new(),
                             deps,
-                            work: Box::new(move |ctx| stages::train(ctx, n_manifests, &cfg, seed, &cls)),
+                            work: Box::new(move |ctx| stages::train(ctx, n_manifests, &cfg, seed, &cls, &inputs)),
                         });
                         trains.insert(tkey, i);
                         i
@@ -330,15 +338,15 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         }
                         let mut deps = vec![train_idx, manifests[t]];
                         deps.extend(&features[&(t.clone(), cond.name.clone())]);
-                        let cls = classes.clone();
+                        let (cls, cname) = (classes.clone(), cond.name.clone());
                         let i = graph.add(StageSpec {
                             id,
                             kind: "eval",
-                            version: 1,
+                            version: 2,
                             params: json!({ "condition": cond }),
                             inputs: BTreeMap::new(),
                             deps,
-                            work: Box::new(move |ctx| stages::eval(ctx, &cls)),
+                            work: Box::new(move |ctx| stages::eval(ctx, &cls, &cname)),
                         });
                         evals.push((
                             i,
@@ -357,7 +365,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     }
 
     if p.experiments.is_empty() {
-        return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, mixes, fingerprints: fp });
+        return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, mixes, trains, fingerprints: fp });
     }
     let info: Vec<stages::EvalInfo> = evals.iter().map(|(_, i)| i.clone()).collect();
     let report_params = json!({
@@ -371,24 +379,26 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         "evals": info,
     });
     let pipeline_for_report = p.clone();
-    let noise_inputs = stages::NoiseInputs {
+    let report_inputs = stages::ReportInputs {
         mixes: mixes.iter().map(|(_, c, n)| (c.clone(), n.name.clone())).collect(),
         pools: pools.keys().cloned().collect(),
+        trains: trains.keys().cloned().collect(),
     };
     let mut deps: Vec<usize> = evals.iter().map(|(i, _)| *i).collect();
     deps.extend(mixes.iter().map(|(i, _, _)| *i));
     deps.extend(pools.values());
+    deps.extend(trains.values());
     let report = graph.add(StageSpec {
         id: format!("report/{}", p.pipeline.name),
         kind: "report",
-        version: 2,
+        version: 3,
         params: report_params,
         inputs: BTreeMap::new(),
         deps,
-        work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info, &noise_inputs)),
+        work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info, &report_inputs)),
     });
 
-    Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, fingerprints: fp })
+    Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, trains, fingerprints: fp })
 }
 
 /// Copy a cached file to a user-facing folder, atomically, only when its content differs.
@@ -415,11 +425,28 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             written.push(dest.display().to_string());
         }
     }
+    // Checkpoints, for `sertool predict`: models/<pipeline>/<model>/<train corpora>/seed<N>/.
+    for ((model, train, seed), &idx) in &planned.trains {
+        let st = &planned.graph.stages[idx];
+        if !cache.is_complete(st.kind, &st.key) {
+            continue;
+        }
+        let dir = cache.entry_dir(st.kind, &st.key);
+        let dest = workdir.join("models").join(&planned.pipeline.pipeline.name).join(model).join(train);
+        let dest = dest.join(format!("seed{seed}"));
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".safetensors") || name == "model.json" || name == "mbpls.json" {
+                publish_file(&e.path(), &dest.join(&name))?;
+            }
+        }
+        written.push(dest.display().to_string());
+    }
     let Some(report) = planned.report else { return Ok(written) };
     let st = &planned.graph.stages[report];
     if cache.is_complete(st.kind, &st.key) {
         let dir = cache.entry_dir(st.kind, &st.key);
-        for f in ["report.md", "results.csv", "results.json"] {
+        for f in ["report.md", "results.csv", "results.json", "training.md"] {
             let dest = workdir.join("reports").join(&planned.pipeline.pipeline.name).join(f);
             publish_file(&dir.join(f), &dest)?;
             written.push(dest.display().to_string());

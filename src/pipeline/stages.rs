@@ -17,7 +17,8 @@ use crate::engine::StageCtx;
 use crate::error::Fault;
 use crate::table::{self, Columns};
 use crate::train::metrics::{self, Metrics};
-use crate::train::mlp::{argmax, Mlp, Standardizer};
+use crate::train::mlp::{argmax, Standardizer};
+use crate::train::model::{Model, ModelCard};
 
 fn fault(u: &Utterance, corpus: &str, what: &str, detail: impl std::fmt::Display) -> Fault {
     Fault {
@@ -468,14 +469,11 @@ fn read_features(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, Vec
     Ok(out)
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ModelCard {
-    pub classes: Vec<String>,
-    pub dims: Vec<usize>,
-    pub standardizer: Standardizer,
-    pub train_utterances: usize,
-    pub dev_utterances: usize,
-    pub log: crate::train::mlp::TrainLog,
+/// The features and audio settings a train stage records in its model card (for `sertool predict`).
+pub struct TrainInputs {
+    pub features: FeatureConfig,
+    pub audio: AudioIn,
+    pub channels: String,
 }
 
 pub fn train(
@@ -484,6 +482,7 @@ pub fn train(
     cfg: &ModelConfig,
     seed: u64,
     classes: &[String],
+    inputs: &TrainInputs,
 ) -> anyhow::Result<Vec<Fault>> {
     let mut labels = HashMap::new();
     for d in &ctx.inputs[..n_manifests] {
@@ -511,18 +510,23 @@ pub fn train(
     let std = Standardizer::fit(&x);
     let (xs, dxs) = (std.apply(&x), std.apply(&dx));
     // Model kernels run on this stage's thread: the stage scheduler already fills the cores.
-    let (model, log) = crate::train::mlp::train(cfg, seed, &xs, &y, &dxs, &dy, classes.len())?;
-    model.save(&ctx.out.join("model.safetensors"))?;
-    let mut dims = vec![x[0].len()];
-    dims.extend(&cfg.hidden);
-    dims.push(classes.len());
+    let blocks = crate::features::blocks(&inputs.features);
+    let (model, fit) = Model::fit(cfg, seed, &xs, &y, &dxs, &dy, classes, &blocks)?;
+    model.save(&ctx.out)?;
     let card = ModelCard {
+        kind: cfg.kind.clone(),
         classes: classes.to_vec(),
-        dims,
+        config: cfg.clone(),
+        features: inputs.features.clone(),
+        sample_rate_hz: inputs.audio.rate,
+        channels: inputs.channels.clone(),
+        input_dim: x[0].len(),
         standardizer: std,
         train_utterances: x.len(),
         dev_utterances: dx.len(),
-        log,
+        log: fit.log,
+        encoder_log: fit.encoder_log,
+        block_importance: fit.block_importance,
     };
     write_json(&ctx.out.join("model.json"), &card)?;
     Ok(Vec::new())
@@ -538,9 +542,8 @@ pub struct EvalInfo {
     pub seed: u64,
 }
 
-pub fn eval(ctx: &StageCtx, classes: &[String]) -> anyhow::Result<Vec<Fault>> {
-    let card: ModelCard = serde_json::from_slice(&std::fs::read(ctx.inputs[0].join("model.json"))?)?;
-    let model = Mlp::load(&ctx.inputs[0].join("model.safetensors"), card.dims.len() - 1)?;
+pub fn eval(ctx: &StageCtx, classes: &[String], condition: &str) -> anyhow::Result<Vec<Fault>> {
+    let (model, card) = Model::load(&ctx.inputs[0])?;
     let labels = read_labels(&ctx.inputs[1])?;
     let feats = read_features(&ctx.inputs[2..])?;
     let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
@@ -560,6 +563,7 @@ pub fn eval(ctx: &StageCtx, classes: &[String]) -> anyhow::Result<Vec<Fault>> {
     let m = metrics::compute(&truth, &pred, classes.len());
     let batch = Columns::new()
         .strings("id", &ids)
+        .strings("condition", ids.iter().map(|_| condition))
         .strings("true", truth.iter().map(|&c| &classes[c]))
         .strings("predicted", pred.iter().map(|&c| &classes[c]))
         .vectors("probabilities", classes.len(), &probs)
@@ -569,13 +573,15 @@ pub fn eval(ctx: &StageCtx, classes: &[String]) -> anyhow::Result<Vec<Fault>> {
     Ok(Vec::new())
 }
 
-/// The report's inputs after the evals: mix stages as (corpus, condition), then noise pools by name.
-pub struct NoiseInputs {
+/// The report's inputs after the evals: mix stages as (corpus, condition), noise pools by name, then
+/// train stages as (model, train corpora, seed).
+pub struct ReportInputs {
     pub mixes: Vec<(String, String)>,
     pub pools: Vec<String>,
+    pub trains: Vec<(String, String, u64)>,
 }
 
-pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo], noise: &NoiseInputs) -> anyhow::Result<Vec<Fault>> {
+pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo], noise: &ReportInputs) -> anyhow::Result<Vec<Fault>> {
     let mut rows = Vec::new();
     for (dir, i) in ctx.inputs.iter().zip(info) {
         let m: Metrics = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)?;
@@ -591,6 +597,15 @@ pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo], noise: &NoiseInpu
     for (dir, name) in rest[noise.mixes.len()..].iter().zip(&noise.pools) {
         pools.push((name.clone(), read_pools(dir)?));
     }
+    let trains = &rest[noise.mixes.len() + noise.pools.len()..];
+    let mut times = Vec::new();
+    for (dir, (model, train, seed)) in trains.iter().zip(&noise.trains) {
+        let card: ModelCard = serde_json::from_slice(&std::fs::read(dir.join("model.json"))?)?;
+        let secs = card.log.seconds + card.encoder_log.as_ref().map_or(0.0, |l| l.seconds);
+        times.push((model.clone(), train.clone(), *seed, secs, card.log.epochs_run));
+    }
+    // Wall-clock times differ from run to run, so they live outside report.md (which is byte-reproducible).
+    std::fs::write(ctx.out.join("training.md"), crate::report::training_times(&times))?;
     let out = crate::report::render(p, &rows, &mix_stats, &pools);
     std::fs::write(ctx.out.join("report.md"), out.markdown)?;
     std::fs::write(ctx.out.join("results.csv"), out.csv)?;

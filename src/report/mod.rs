@@ -127,6 +127,29 @@ fn noise_section(
     (md, serde_json::json!({"pools": pools_json, "conditions": json}))
 }
 
+/// training.md: wall-clock training time per model kind (sum over train sets and seeds) and per run.
+pub fn training_times(times: &[(String, String, u64, f64, usize)]) -> String {
+    let mut per_model: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    for (model, _, _, secs, _) in times {
+        let e = per_model.entry(model).or_default();
+        e.0 += secs;
+        e.1 += 1;
+    }
+    let total: f64 = times.iter().map(|t| t.3).sum();
+    let mut md = format!(
+        "# Training time\n\nAll models: {total:.2} s of training on one thread each (stages run in parallel).\n\n"
+    );
+    md.push_str("| model | runs | total s | mean s per run |\n|---|---:|---:|---:|\n");
+    for (model, (secs, n)) in &per_model {
+        md.push_str(&format!("| {model} | {n} | {secs:.2} | {:.2} |\n", secs / *n as f64));
+    }
+    md.push_str("\n| model | train | seed | epochs run | s |\n|---|---|---:|---:|---:|\n");
+    for (model, train, seed, secs, epochs) in times {
+        md.push_str(&format!("| {model} | {train} | {seed} | {epochs} | {secs:.2} |\n"));
+    }
+    md
+}
+
 pub fn render(
     p: &Pipeline,
     rows: &[(EvalInfo, Metrics)],
@@ -193,6 +216,10 @@ pub fn render(
     ));
     let (noise_md, noise_json) = noise_section(p, mix_stats, pools);
     md.push_str(&noise_md);
+    md.push_str(
+        "\nTraining wall-clock times are in training.md next to this file (they vary from run to run, so they \
+         stay out of this byte-reproducible report).\n",
+    );
     let mut csv = String::from("model,train,test,condition,seed,n,uar,wa,macro_f1,micro_f1\n");
     for (i, m) in rows {
         csv.push_str(&format!(

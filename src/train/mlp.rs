@@ -83,17 +83,17 @@ impl Mlp {
         candle_core::safetensors::save(&map, path).with_context(|| format!("writing {}", path.display()))
     }
 
-    pub fn load(path: &Path, n_layers: usize) -> anyhow::Result<Mlp> {
+    /// Load the layers saved by [`Mlp::save`] (as many as the file holds).
+    pub fn load(path: &Path) -> anyhow::Result<Mlp> {
         let map = candle_core::safetensors::load(path, &Device::Cpu)
             .with_context(|| format!("reading {}", path.display()))?;
-        let get = |k: String| map.get(&k).cloned().with_context(|| format!("{}: no tensor {k}", path.display()));
         let mut layers = Vec::new();
-        for i in 0..n_layers {
-            layers.push((
-                Var::from_tensor(&get(format!("layer{i}.weight"))?)?,
-                Var::from_tensor(&get(format!("layer{i}.bias"))?)?,
-            ));
+        while let (Some(w), Some(b)) =
+            (map.get(&format!("layer{}.weight", layers.len())), map.get(&format!("layer{}.bias", layers.len())))
+        {
+            layers.push((Var::from_tensor(w)?, Var::from_tensor(b)?));
         }
+        anyhow::ensure!(!layers.is_empty(), "{}: no layer0.weight / layer0.bias tensors", path.display());
         Ok(Mlp { layers })
     }
 
@@ -108,7 +108,7 @@ impl Mlp {
     }
 }
 
-fn to_tensor(x: &[Vec<f32>]) -> anyhow::Result<Tensor> {
+pub fn to_tensor(x: &[Vec<f32>]) -> anyhow::Result<Tensor> {
     let dim = x[0].len();
     let flat: Vec<f32> = x.iter().flat_map(|r| r.iter().copied()).collect();
     Ok(Tensor::from_vec(flat, (x.len(), dim), &Device::Cpu)?)
@@ -136,19 +136,12 @@ pub fn train(
     let model = Mlp::init(&dims, seed)?;
     let mut opt =
         AdamW::new(model.vars(), ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })?;
-    // Class-balanced weights: n / (k · count_c).
-    let mut counts = vec![0usize; n_classes];
-    for &c in y {
-        counts[c] += 1;
-    }
-    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
-    let class_w: Vec<f32> =
-        counts.iter().map(|&c| if c > 0 { y.len() as f32 / (present as f32 * c as f32) } else { 0.0 }).collect();
-
+    let class_w = super::class_weights(y, n_classes);
     let mut order: Vec<usize> = (0..x.len()).collect();
-    let mut best = (f64::NEG_INFINITY, 0usize, model.snapshot()?);
-    let mut last_loss = 0.0;
+    let mut select = super::Selector::new(cfg.patience);
+    let (mut last_loss, mut epochs_run) = (0.0, 0);
     for epoch in 0..cfg.epochs {
+        opt.set_learning_rate(super::epoch_lr(cfg, cfg.lr, cfg.epochs, epoch));
         Rng::derived(seed, &["mlp-epoch", &epoch.to_string()]).shuffle(&mut order);
         let mut loss_sum = 0.0;
         let mut batches = 0;
@@ -159,13 +152,13 @@ pub fn train(
             let weights =
                 Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
             let logits = model.forward(&to_tensor(&bx)?)?;
-            let logp = candle_nn::ops::log_softmax(&logits, 1)?.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-            let loss = ((logp * &weights)?.sum_all()?.neg()? / weights.sum_all()?.to_scalar::<f32>()? as f64)?;
+            let loss = weighted_cross_entropy(&logits, &targets, &weights)?;
             opt.backward_step(&loss)?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             batches += 1;
         }
         last_loss = loss_sum / batches as f64;
+        epochs_run = epoch + 1;
         anyhow::ensure!(last_loss.is_finite(), "training diverged at epoch {epoch} (loss {last_loss}); lower lr");
         let score = if dev_x.is_empty() {
             epoch as f64
@@ -173,19 +166,26 @@ pub fn train(
             let pred: Vec<usize> = model.predict_proba(dev_x)?.iter().map(|p| argmax(p)).collect();
             super::metrics::compute(dev_y, &pred, n_classes).uar
         };
-        if score > best.0 {
-            best = (score, epoch, model.snapshot()?);
+        select.offer(epoch, score, || model.snapshot())?;
+        if select.should_stop(epoch) {
+            break;
         }
     }
-    model.restore(&best.2)?;
+    model.restore(select.best.as_ref().expect("at least one epoch ran"))?;
     let log = TrainLog {
-        epochs_run: cfg.epochs,
-        best_epoch: best.1,
-        best_dev_uar: if dev_x.is_empty() { None } else { Some(best.0) },
+        epochs_run,
+        best_epoch: select.best_epoch,
+        best_dev_uar: if dev_x.is_empty() { None } else { Some(select.best_score) },
         final_train_loss: last_loss,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok((model, log))
+}
+
+/// Class-weighted cross-entropy: Σ w_i · (−log p_i[y_i]) / Σ w_i.
+pub fn weighted_cross_entropy(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> candle_core::Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, 1)?.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    (logp * weights)?.sum_all()?.neg()? / weights.sum_all()?.to_scalar::<f32>()? as f64
 }
 
 /// Per-feature mean and standard deviation of the (clean) training set.
@@ -238,13 +238,12 @@ mod tests {
             y.push(c);
         }
         let cfg = ModelConfig {
-            kind: "mlp".into(),
             hidden: vec![16],
             epochs: 30,
             batch_size: 32,
             lr: 1e-2,
             weight_decay: 0.0,
-            seeds: vec![1],
+            ..ModelConfig::default()
         };
         let (m1, _) = train(&cfg, 1, &x, &y, &x, &y, 3).unwrap();
         let (m2, _) = train(&cfg, 1, &x, &y, &x, &y, 3).unwrap();
