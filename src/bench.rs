@@ -121,3 +121,70 @@ pub fn logmel(wav: Option<&Path>, repeats: usize) -> anyhow::Result<LogMelBench>
     let audio_s = x.len() as f64 / 16_000.0;
     Ok(LogMelBench { audio_s, best_wall_s: best, real_time_factor: audio_s / best })
 }
+
+#[derive(Debug, Serialize)]
+pub struct TrainBench {
+    pub network: &'static str,
+    pub steps: usize,
+    pub ms_per_step: f64,
+}
+
+/// Milliseconds per AdamW step (forward, loss, backward, update) on one fixed random batch, after 20
+/// warm-up steps, on this thread: the networks of tools/bench_train.py (PyTorch), side by side.
+/// `mlp`: 88 → 256 → 4 at batch 512. `edrl`: d = 128, 4 classes, encoders 128 → 64 → 16, batch 64, the
+/// full EDRL loss.
+pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
+    use crate::train::{edrl::Edrl, mlp};
+    use candle_core::{Device, Tensor};
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    let mut rng = crate::rng::Rng::new(0);
+    let mut batch = |n: usize, d: usize| -> anyhow::Result<(Tensor, Vec<usize>)> {
+        let x: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
+        let y: Vec<usize> = (0..n).map(|_| (rng.next_u64() % 4) as usize).collect();
+        Ok((Tensor::from_vec(x, (n, d), &Device::Cpu)?, y))
+    };
+    let params = ParamsAdamW { lr: 1e-3, weight_decay: 0.01, ..ParamsAdamW::default() };
+    let time = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        for _ in 0..20 {
+            f()?;
+        }
+        let t = Instant::now();
+        for _ in 0..steps {
+            f()?;
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e3 / steps as f64)
+    };
+    let mut out = Vec::new();
+
+    let (x, y) = batch(512, 88)?;
+    let model = mlp::Mlp::init(&[88, 256, 4], 1)?;
+    let mut opt = AdamW::new(model.vars(), params.clone())?;
+    let targets = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), y.len(), &Device::Cpu)?;
+    let weights = Tensor::ones(y.len(), candle_core::DType::F32, &Device::Cpu)?;
+    let ms = time(&mut || {
+        let loss = mlp::weighted_cross_entropy(&model.forward(&x)?, &targets, &weights)?;
+        Ok(opt.backward_step(&loss)?)
+    })?;
+    out.push(TrainBench { network: "mlp", steps, ms_per_step: ms });
+
+    let (x, y) = batch(64, 128)?;
+    let cfg = crate::config::ModelConfig::default();
+    let model = Edrl::init(128, 4, cfg.encoder_hidden, cfg.code_dim, 1)?;
+    let mut opt = AdamW::new(model.vars(), params)?;
+    let mut onehot = vec![0f32; 64 * 4];
+    let mut present = vec![0f32; 4];
+    for (i, &c) in y.iter().enumerate() {
+        onehot[i * 4 + c] = 1.0;
+        present[c] = 1.0;
+    }
+    let onehot = Tensor::from_vec(onehot, (64, 4), &Device::Cpu)?;
+    let present = Tensor::from_vec(present, 4, &Device::Cpu)?;
+    let targets = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), 64, &Device::Cpu)?;
+    let weights = Tensor::ones(64, candle_core::DType::F32, &Device::Cpu)?;
+    let ms = time(&mut || {
+        let loss = model.loss(&cfg, &x, &onehot, &targets, &weights, &present)?;
+        Ok(opt.backward_step(&loss)?)
+    })?;
+    out.push(TrainBench { network: "edrl", steps, ms_per_step: ms });
+    Ok(out)
+}

@@ -172,6 +172,13 @@ enum BenchCommand {
         #[arg(short, long, default_value_t = 1)]
         jobs: usize,
     },
+    /// Milliseconds per AdamW step of the MLP and EDRL networks (compare tools/bench_train.py, PyTorch).
+    ///
+    /// Example: sertool bench train --steps 300
+    Train {
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+    },
     /// The whole per-utterance path: decode, resample to 16 kHz, mix at 5 dB, functionals features,
     /// for every WAV under each SPEECH folder (mixed sample rates welcome).
     ///
@@ -276,6 +283,16 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Bench { what: BenchCommand::Mix { speech, noise, rate, jobs } } => {
             print_per_utterance(cli, &crate::bench::mix(speech, noise, *rate, *jobs)?);
+            Ok(0)
+        }
+        Command::Bench { what: BenchCommand::Train { steps } } => {
+            for b in crate::bench::train(*steps)? {
+                if cli.json {
+                    print_json(&json!(b));
+                } else {
+                    println!("{}: {:.3} ms per AdamW step ({} steps, one thread)", b.network, b.ms_per_step, b.steps);
+                }
+            }
             Ok(0)
         }
         Command::Bench { what: BenchCommand::Path { speech, noise, jobs } } => {

@@ -88,8 +88,8 @@ impl Edrl {
         self.class_codes_flat(codes)?.matmul(self.p(4))?.broadcast_add(self.p(5))
     }
 
-    /// The training loss of a batch and its cross-entropy part.
-    fn loss(
+    /// The training loss of a batch.
+    pub(crate) fn loss(
         &self,
         cfg: &ModelConfig,
         x: &Tensor,
@@ -135,6 +135,10 @@ impl Edrl {
         let (e, n, z) = codes.dims3()?;
         let flat = codes.transpose(0, 1)?.contiguous()?.reshape((n, e * z))?;
         Ok(flat.to_vec2::<f32>()?.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+    }
+
+    pub(crate) fn vars(&self) -> Vec<Var> {
+        self.params.clone()
     }
 
     fn snapshot(&self) -> anyhow::Result<Vec<Tensor>> {
