@@ -16,7 +16,7 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use super::mlp::{argmax, to_tensor, weighted_cross_entropy, TrainLog};
+use super::mlp::{to_tensor, weighted_cross_entropy, TrainLog};
 use crate::config::ModelConfig;
 use crate::rng::Rng;
 
@@ -183,66 +183,37 @@ pub fn train(
     n_classes: usize,
 ) -> anyhow::Result<(Edrl, TrainLog)> {
     anyhow::ensure!(!x.is_empty(), "no training utterances");
-    let started = std::time::Instant::now();
     let model = Edrl::init(x[0].len(), n_classes, cfg.encoder_hidden, cfg.code_dim, seed)?;
     let mut opt = AdamW::new(
         model.params.clone(),
         ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() },
     )?;
     let class_w = super::class_weights(y, n_classes);
-    let mut order: Vec<usize> = (0..x.len()).collect();
-    let mut select = super::Selector::new(cfg.patience);
-    let (mut last_loss, mut epochs_run) = (0.0, 0);
     let dev = Device::Cpu;
-    for epoch in 0..cfg.epochs {
-        opt.set_learning_rate(super::epoch_lr(cfg, cfg.lr, cfg.epochs, epoch));
-        Rng::derived(seed, &["edrl-epoch", &epoch.to_string()]).shuffle(&mut order);
-        let (mut loss_sum, mut batches) = (0.0, 0);
-        for chunk in order.chunks(cfg.batch_size) {
-            let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
-            let mut onehot = vec![0f32; chunk.len() * n_classes];
-            let mut present = vec![0f32; n_classes];
-            for (r, &i) in chunk.iter().enumerate() {
-                onehot[r * n_classes + y[i]] = 1.0;
-                present[y[i]] = 1.0;
-            }
-            let onehot = Tensor::from_vec(onehot, (chunk.len(), n_classes), &dev)?;
-            let targets = Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &dev)?;
-            let weights =
-                Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &dev)?;
-            let present = Tensor::from_vec(present, n_classes, &dev)?;
-            let loss = model.loss(cfg, &to_tensor(&bx)?, &onehot, &targets, &weights, &present)?;
-            opt.backward_step(&loss)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
-            batches += 1;
+    let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
+        let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
+        let mut onehot = vec![0f32; chunk.len() * n_classes];
+        let mut present = vec![0f32; n_classes];
+        for (r, &i) in chunk.iter().enumerate() {
+            onehot[r * n_classes + y[i]] = 1.0;
+            present[y[i]] = 1.0;
         }
-        last_loss = loss_sum / batches as f64;
-        epochs_run = epoch + 1;
-        anyhow::ensure!(last_loss.is_finite(), "EDRL training diverged at epoch {epoch} (loss {last_loss}); lower lr");
-        let score = if dev_x.is_empty() {
-            epoch as f64
-        } else {
-            let pred: Vec<usize> = model.predict_proba(dev_x)?.iter().map(|p| argmax(p)).collect();
-            super::metrics::compute(dev_y, &pred, n_classes).uar
-        };
-        select.offer(epoch, score, || model.snapshot())?;
-        if select.should_stop(epoch) {
-            break;
-        }
-    }
-    model.restore(select.best.as_ref().expect("at least one epoch ran"))?;
-    let log = TrainLog {
-        epochs_run,
-        best_epoch: select.best_epoch,
-        best_dev_uar: if dev_x.is_empty() { None } else { Some(select.best_score) },
-        final_train_loss: last_loss,
-        seconds: started.elapsed().as_secs_f64(),
+        let onehot = Tensor::from_vec(onehot, (chunk.len(), n_classes), &dev)?;
+        let targets = Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &dev)?;
+        let weights = Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &dev)?;
+        let present = Tensor::from_vec(present, n_classes, &dev)?;
+        Ok(model.loss(cfg, &to_tensor(&bx)?, &onehot, &targets, &weights, &present)?)
     };
+    let dev_uar = || super::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
+    let (best, log) =
+        super::run_epochs(cfg, seed, "edrl-epoch", x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
+    model.restore(&best)?;
     Ok((model, log))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::mlp::argmax;
     use super::*;
 
     #[test]

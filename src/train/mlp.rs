@@ -129,7 +129,6 @@ pub fn train(
     n_classes: usize,
 ) -> anyhow::Result<(Mlp, TrainLog)> {
     anyhow::ensure!(!x.is_empty(), "no training utterances");
-    let started = std::time::Instant::now();
     let mut dims = vec![x[0].len()];
     dims.extend(&cfg.hidden);
     dims.push(n_classes);
@@ -137,48 +136,18 @@ pub fn train(
     let mut opt =
         AdamW::new(model.vars(), ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })?;
     let class_w = super::class_weights(y, n_classes);
-    let mut order: Vec<usize> = (0..x.len()).collect();
-    let mut select = super::Selector::new(cfg.patience);
-    let (mut last_loss, mut epochs_run) = (0.0, 0);
-    for epoch in 0..cfg.epochs {
-        opt.set_learning_rate(super::epoch_lr(cfg, cfg.lr, cfg.epochs, epoch));
-        Rng::derived(seed, &["mlp-epoch", &epoch.to_string()]).shuffle(&mut order);
-        let mut loss_sum = 0.0;
-        let mut batches = 0;
-        for chunk in order.chunks(cfg.batch_size) {
-            let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
-            let targets =
-                Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
-            let weights =
-                Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
-            let logits = model.forward(&to_tensor(&bx)?)?;
-            let loss = weighted_cross_entropy(&logits, &targets, &weights)?;
-            opt.backward_step(&loss)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
-            batches += 1;
-        }
-        last_loss = loss_sum / batches as f64;
-        epochs_run = epoch + 1;
-        anyhow::ensure!(last_loss.is_finite(), "training diverged at epoch {epoch} (loss {last_loss}); lower lr");
-        let score = if dev_x.is_empty() {
-            epoch as f64
-        } else {
-            let pred: Vec<usize> = model.predict_proba(dev_x)?.iter().map(|p| argmax(p)).collect();
-            super::metrics::compute(dev_y, &pred, n_classes).uar
-        };
-        select.offer(epoch, score, || model.snapshot())?;
-        if select.should_stop(epoch) {
-            break;
-        }
-    }
-    model.restore(select.best.as_ref().expect("at least one epoch ran"))?;
-    let log = TrainLog {
-        epochs_run,
-        best_epoch: select.best_epoch,
-        best_dev_uar: if dev_x.is_empty() { None } else { Some(select.best_score) },
-        final_train_loss: last_loss,
-        seconds: started.elapsed().as_secs_f64(),
+    let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
+        let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
+        let targets =
+            Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
+        let weights =
+            Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
+        Ok(weighted_cross_entropy(&model.forward(&to_tensor(&bx)?)?, &targets, &weights)?)
     };
+    let dev_uar = || super::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
+    let (best, log) =
+        super::run_epochs(cfg, seed, "mlp-epoch", x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
+    model.restore(&best)?;
     Ok((model, log))
 }
 
