@@ -470,17 +470,60 @@ struct RawExperiment {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSection {
-    /// The metric in the table cells: uar, wa or macro_f1.
+    /// The metric in the table cells: uar, wa, macro_f1 or micro_f1.
     #[serde(default = "default_metric")]
     pub metric: String,
+    /// The model every other model is tested against (McNemar and paired bootstrap). Default: the
+    /// first model of kind "mlp" by name, else the first model by name.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Significance level of the marks in the tables.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Paired-bootstrap resamples per comparison (0 turns the bootstrap off).
+    #[serde(default = "default_resamples")]
+    pub bootstrap_resamples: usize,
+    /// Level of the bootstrap confidence interval of the difference to the reference.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// Seed of the bootstrap resamples.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The SNR of the noisy cross-corpus matrix. Default: 0 dB if in the grid, else the lowest SNR.
+    #[serde(default)]
+    pub matrix_snr_db: Option<f64>,
+    /// Draw the plots (SVG and PNG).
+    #[serde(default = "default_true")]
+    pub plots: bool,
 }
 
 impl Default for ReportSection {
     fn default() -> Self {
-        ReportSection { metric: default_metric() }
+        ReportSection {
+            metric: default_metric(),
+            reference: None,
+            alpha: default_alpha(),
+            bootstrap_resamples: default_resamples(),
+            confidence: default_confidence(),
+            seed: default_seed(),
+            matrix_snr_db: None,
+            plots: true,
+        }
     }
 }
 
+fn default_true() -> bool {
+    true
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_resamples() -> usize {
+    1000
+}
+fn default_confidence() -> f64 {
+    0.95
+}
 fn default_metric() -> String {
     "uar".into()
 }
@@ -492,7 +535,7 @@ pub const NOISE_KINDS: &[&str] = &["folder", "musan", "demand", "esc50", "wham"]
 /// `mlp`: an MLP on the features; `edrl`: emotion-disentangled encoders and their classification head;
 /// `mbpls`: MB-PLS on the raw feature blocks + classifier; `edrl-mea`: the full method (method.md).
 pub const MODEL_KINDS: &[&str] = &["mlp", "edrl", "mbpls", "edrl-mea"];
-pub const METRICS: &[&str] = &["uar", "wa", "macro_f1"];
+pub const METRICS: &[&str] = &["uar", "wa", "macro_f1", "micro_f1"];
 
 /// A resolved, validated pipeline.
 #[derive(Debug, Clone)]
@@ -550,6 +593,54 @@ pub struct Experiment {
     pub train: Vec<String>,
     pub test: Vec<String>,
     pub models: Vec<String>,
+}
+
+/// Check the `[report]` keys and fill the defaults that depend on the rest of the file: the reference
+/// model and the SNR of the noisy cross-corpus matrix.
+fn resolve_report(
+    mut r: ReportSection,
+    models: &BTreeMap<String, ModelConfig>,
+    snrs: &[f64],
+    src: &Source,
+) -> anyhow::Result<ReportSection> {
+    let at_key = |key: &str, msg: String| Err(src.error(src.key_offset("report", key), msg));
+    match &r.reference {
+        Some(m) if !models.contains_key(m) => {
+            let names = models.keys().cloned().collect::<Vec<_>>().join(", ");
+            return at_key(
+                "reference",
+                format!("[report] reference \"{m}\" is not a [models.*] entry (expected one of: {names})"),
+            );
+        }
+        Some(_) => {}
+        None => {
+            r.reference = models
+                .iter()
+                .find(|(_, c)| c.kind == "mlp")
+                .or_else(|| models.iter().next())
+                .map(|(name, _)| name.clone());
+        }
+    }
+    if !(r.alpha > 0.0 && r.alpha < 1.0) {
+        return at_key("alpha", format!("[report] alpha = {} (expected a level between 0 and 1, e.g. 0.05)", r.alpha));
+    }
+    if !(r.confidence > 0.0 && r.confidence < 1.0) {
+        return at_key(
+            "confidence",
+            format!("[report] confidence = {} (expected a level between 0 and 1, e.g. 0.95)", r.confidence),
+        );
+    }
+    match r.matrix_snr_db {
+        Some(s) if !snrs.contains(&s) => {
+            let grid = snrs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+            return at_key("matrix_snr_db", format!("[report] matrix_snr_db = {s} is not in [mix] snr_db ({grid})"));
+        }
+        Some(_) => {}
+        None => {
+            r.matrix_snr_db = if snrs.contains(&0.0) { Some(0.0) } else { snrs.iter().cloned().reduce(f64::min) };
+        }
+    }
+    Ok(r)
 }
 
 /// The 4-class default mapping for a corpus kind (method.md, "Unified label space").
@@ -1108,6 +1199,8 @@ impl Pipeline {
             ));
         }
 
+        let report = resolve_report(raw.report, &raw.models, &mix.snr_db, &src)?;
+
         Ok(Pipeline {
             file: file.to_path_buf(),
             file_sha256,
@@ -1120,7 +1213,7 @@ impl Pipeline {
             imported,
             models: raw.models,
             experiments,
-            report: raw.report,
+            report,
         })
     }
 

@@ -230,7 +230,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     // (stage, corpus, condition) of every mix stage, for the report's noise section.
     let mut mixes: Vec<(usize, String, Condition)> = Vec::new();
-    for name in used {
+    for &name in &used {
         let scan = &scans[name];
         for cond in &conds {
             let mut stage_ids = Vec::new();
@@ -372,26 +372,30 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         "pipeline_name": p.pipeline.name,
         "pipeline_sha256": p.file_sha256,
         "models": p.models.keys().collect::<Vec<_>>(),
-        "metric": p.report.metric,
+        "report": p.report,
         "conditions": conds,
         "classes": classes,
         "experiments": p.experiments.iter().map(|e| json!({"name": e.name, "train": e.train, "test": e.test, "models": e.models})).collect::<Vec<_>>(),
         "evals": info,
     });
     let pipeline_for_report = p.clone();
+    // The manifests of the corpora the experiments use, for the label map and split sizes.
+    let used: Vec<String> = manifests.keys().filter(|c| used.contains(*c)).cloned().collect();
     let report_inputs = stages::ReportInputs {
         mixes: mixes.iter().map(|(_, c, n)| (c.clone(), n.name.clone())).collect(),
         pools: pools.keys().cloned().collect(),
         trains: trains.keys().cloned().collect(),
+        manifests: used.clone(),
     };
     let mut deps: Vec<usize> = evals.iter().map(|(i, _)| *i).collect();
     deps.extend(mixes.iter().map(|(i, _, _)| *i));
     deps.extend(pools.values());
     deps.extend(trains.values());
+    deps.extend(used.iter().map(|c| manifests[c]));
     let report = graph.add(StageSpec {
         id: format!("report/{}", p.pipeline.name),
         kind: "report",
-        version: 3,
+        version: 4,
         params: report_params,
         inputs: BTreeMap::new(),
         deps,
@@ -408,6 +412,40 @@ fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     crate::engine::cache::write_atomic(dest, &bytes)
+}
+
+/// The files of a report entry that are published to reports/<name>/ (plots/ as well).
+const REPORT_FILES: [&str; 8] = [
+    "report.md",
+    "report.tex",
+    "tables.tex",
+    "results.csv",
+    "results.json",
+    "results.parquet",
+    "significance.csv",
+    "training.md",
+];
+
+/// Mirror the report's plots: copy what changed and remove plots a previous report drew that this
+/// one does not (a model or pair left the pipeline). Only .svg and .png files are ever removed.
+fn publish_plots(src: &Path, dest: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    if src.is_dir() {
+        for e in std::fs::read_dir(src)?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            publish_file(&e.path(), &dest.join(&name))?;
+            names.insert(name);
+        }
+    }
+    if dest.is_dir() {
+        for e in std::fs::read_dir(dest)?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if (name.ends_with(".svg") || name.ends_with(".png")) && !names.contains(&name) {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+    }
+    Ok(names.iter().map(|n| dest.join(n).display().to_string()).collect())
 }
 
 /// Write manifests/<corpus>.{parquet,csv,ingest.json} and reports/<name>/* from the cache.
@@ -446,11 +484,12 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
     let st = &planned.graph.stages[report];
     if cache.is_complete(st.kind, &st.key) {
         let dir = cache.entry_dir(st.kind, &st.key);
-        for f in ["report.md", "results.csv", "results.json", "training.md"] {
-            let dest = workdir.join("reports").join(&planned.pipeline.pipeline.name).join(f);
-            publish_file(&dir.join(f), &dest)?;
-            written.push(dest.display().to_string());
+        let dest = workdir.join("reports").join(&planned.pipeline.pipeline.name);
+        for f in REPORT_FILES {
+            publish_file(&dir.join(f), &dest.join(f))?;
+            written.push(dest.join(f).display().to_string());
         }
+        written.extend(publish_plots(&dir.join("plots"), &dest.join("plots"))?);
     }
     Ok(written)
 }

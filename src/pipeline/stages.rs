@@ -573,42 +573,91 @@ pub fn eval(ctx: &StageCtx, classes: &[String], condition: &str) -> anyhow::Resu
     Ok(Vec::new())
 }
 
-/// The report's inputs after the evals: mix stages as (corpus, condition), noise pools by name, then
-/// train stages as (model, train corpora, seed).
+/// The report's inputs after the evals: mix stages as (corpus, condition), noise pools by name, train
+/// stages as (model, train corpora, seed), then the manifests of the corpora the experiments use.
 pub struct ReportInputs {
     pub mixes: Vec<(String, String)>,
     pub pools: Vec<String>,
     pub trains: Vec<(String, String, u64)>,
+    pub manifests: Vec<String>,
 }
 
-pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo], noise: &ReportInputs) -> anyhow::Result<Vec<Fault>> {
-    let mut rows = Vec::new();
-    for (dir, i) in ctx.inputs.iter().zip(info) {
-        let m: Metrics = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)?;
-        rows.push((i.clone(), m));
-    }
-    let rest = &ctx.inputs[info.len()..];
+/// The key of a committed stage: the name of its cache directory.
+fn key_of(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+}
+
+/// An eval stage's predictions, classes as indices.
+fn read_predictions(dir: &Path, classes: &[String]) -> anyhow::Result<crate::report::Predictions> {
+    let path = dir.join("predictions.parquet");
+    let b = table::read_parquet(&path)?;
+    let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let index = |names: Vec<String>| -> anyhow::Result<Vec<usize>> {
+        names
+            .iter()
+            .map(|c| {
+                class_idx.get(c.as_str()).copied().with_context(|| {
+                    format!("{}: class \"{c}\" is not in [labels] classes ({})", path.display(), classes.join(", "))
+                })
+            })
+            .collect()
+    };
+    Ok(crate::report::Predictions {
+        ids: table::strings(&b, "id")?,
+        truth: index(table::strings(&b, "true")?)?,
+        pred: index(table::strings(&b, "predicted")?)?,
+        probs: table::vectors(&b, "probabilities")?,
+    })
+}
+
+pub fn report(ctx: &StageCtx, p: &Pipeline, info: &[EvalInfo], inputs: &ReportInputs) -> anyhow::Result<Vec<Fault>> {
+    let (eval_dirs, rest) = ctx.inputs.split_at(info.len());
+    let (mix_dirs, rest) = rest.split_at(inputs.mixes.len());
+    let (pool_dirs, rest) = rest.split_at(inputs.pools.len());
+    let (train_dirs, manifest_dirs) = rest.split_at(inputs.trains.len());
+    let train_key: HashMap<(&str, &str, u64), String> =
+        inputs.trains.iter().zip(train_dirs).map(|((m, t, s), d)| ((m.as_str(), t.as_str(), *s), key_of(d))).collect();
+    let evals = eval_dirs
+        .par_iter()
+        .zip(info)
+        .map(|(dir, i)| {
+            let metrics: Metrics = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)?;
+            Ok(crate::report::EvalResult {
+                info: i.clone(),
+                eval_key: key_of(dir),
+                train_key: train_key.get(&(i.model.as_str(), i.train.as_str(), i.seed)).cloned().unwrap_or_default(),
+                metrics,
+                predictions: read_predictions(dir, &p.labels.classes)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut mix_stats = Vec::new();
-    for (dir, (corpus, _)) in rest.iter().zip(&noise.mixes) {
+    for (dir, (corpus, _)) in mix_dirs.iter().zip(&inputs.mixes) {
         let s: MixStats = serde_json::from_slice(&std::fs::read(dir.join("stats.json"))?)?;
         mix_stats.push((corpus.clone(), s));
     }
     let mut pools = Vec::new();
-    for (dir, name) in rest[noise.mixes.len()..].iter().zip(&noise.pools) {
+    for (dir, name) in pool_dirs.iter().zip(&inputs.pools) {
         pools.push((name.clone(), read_pools(dir)?));
     }
-    let trains = &rest[noise.mixes.len() + noise.pools.len()..];
-    let mut times = Vec::new();
-    for (dir, (model, train, seed)) in trains.iter().zip(&noise.trains) {
+    let mut trains = Vec::new();
+    for (dir, (model, train, seed)) in train_dirs.iter().zip(&inputs.trains) {
         let card: ModelCard = serde_json::from_slice(&std::fs::read(dir.join("model.json"))?)?;
-        let secs = card.log.seconds + card.encoder_log.as_ref().map_or(0.0, |l| l.seconds);
-        times.push((model.clone(), train.clone(), *seed, secs, card.log.epochs_run));
+        trains.push(crate::report::TrainRun {
+            model: model.clone(),
+            train: train.clone(),
+            seed: *seed,
+            key: key_of(dir),
+            seconds: card.log.seconds + card.encoder_log.as_ref().map_or(0.0, |l| l.seconds),
+            epochs: card.log.epochs_run,
+        });
     }
-    // Wall-clock times differ from run to run, so they live outside report.md (which is byte-reproducible).
-    std::fs::write(ctx.out.join("training.md"), crate::report::training_times(&times))?;
-    let out = crate::report::render(p, &rows, &mix_stats, &pools);
-    std::fs::write(ctx.out.join("report.md"), out.markdown)?;
-    std::fs::write(ctx.out.join("results.csv"), out.csv)?;
-    write_json(&ctx.out.join("results.json"), &out.json)?;
+    let mut ingest = Vec::new();
+    for (dir, name) in manifest_dirs.iter().zip(&inputs.manifests) {
+        let r: IngestReport = serde_json::from_slice(&std::fs::read(dir.join("ingest.json"))?)?;
+        ingest.push((name.clone(), r));
+    }
+    let data = crate::report::ReportData { evals, mix_stats, pools, ingest, trains };
+    crate::report::render(p, &data, &ctx.out)?;
     Ok(Vec::new())
 }

@@ -1,25 +1,87 @@
-//! Paper tables from per-seed metrics: rows are model × train → test pairs, columns are clean and each
-//! SNR, cells are mean ± standard deviation over seeds (sample std, n − 1; "±0" is shown only for
-//! several identical seeds, one seed shows the value alone).
+//! Paper-ready reports from what the eval stages stored (per-seed metrics and per-utterance
+//! predictions): noise-robustness tables (models × conditions, per train → test pair), cross-corpus
+//! matrices (train × test, clean and one SNR), a long table of every number, significance against a
+//! reference model, plots, and a reproducibility section. Cells are mean ± sample std (n − 1) over
+//! seeds; one seed shows the value alone.
+//!
+//! Everything here is a pure function of the cached inputs, so the report is byte-reproducible; the
+//! only wall-clock figures go to training.md.
+
+mod compare;
+mod latex;
+mod markdown;
+mod plots;
+mod repro;
+pub mod significance;
+mod tables;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use crate::audio::noise::{categories, NoisePools};
+use anyhow::Context;
+
+use crate::audio::noise::NoisePools;
 use crate::config::Pipeline;
-use crate::pipeline::{conditions, stages::EvalInfo, stages::MixStats};
+use crate::pipeline::stages::{EvalInfo, IngestReport, MixStats};
+use crate::pipeline::{conditions, Condition};
 use crate::train::metrics::Metrics;
 
-pub struct Rendered {
-    pub markdown: String,
-    pub csv: String,
-    pub json: serde_json::Value,
+pub use compare::Comparison;
+
+/// Per-utterance predictions of one eval stage, classes as indices into `[labels] classes`.
+pub struct Predictions {
+    pub ids: Vec<String>,
+    pub truth: Vec<usize>,
+    pub pred: Vec<usize>,
+    pub probs: Vec<Vec<f32>>,
+}
+
+/// One eval stage's results and the keys of the stages that made them.
+pub struct EvalResult {
+    pub info: EvalInfo,
+    pub eval_key: String,
+    pub train_key: String,
+    pub metrics: Metrics,
+    pub predictions: Predictions,
+}
+
+/// One train stage: its key and how long it took (training.md only).
+pub struct TrainRun {
+    pub model: String,
+    pub train: String,
+    pub seed: u64,
+    pub key: String,
+    pub seconds: f64,
+    pub epochs: usize,
+}
+
+/// Everything a report reads from the cache.
+pub struct ReportData {
+    pub evals: Vec<EvalResult>,
+    /// (test corpus, stats) of every mix stage.
+    pub mix_stats: Vec<(String, MixStats)>,
+    pub pools: Vec<(String, NoisePools)>,
+    /// (corpus, its ingest report) of every corpus the experiments use.
+    pub ingest: Vec<(String, IngestReport)>,
+    pub trains: Vec<TrainRun>,
 }
 
 pub fn metric_value(m: &Metrics, name: &str) -> f64 {
     match name {
         "wa" => m.wa,
         "macro_f1" => m.macro_f1,
+        "micro_f1" => m.micro_f1,
         _ => m.uar,
+    }
+}
+
+/// How a metric is written in headings and captions.
+pub fn metric_label(name: &str) -> &'static str {
+    match name {
+        "wa" => "WA",
+        "macro_f1" => "Macro-F1",
+        "micro_f1" => "Micro-F1",
+        _ => "UAR",
     }
 }
 
@@ -30,112 +92,146 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, std)
 }
 
-fn condition_header(name: &str, snr: Option<f64>, several_noises: bool, noise: Option<&str>) -> String {
-    match (snr, noise) {
-        (Some(s), Some(n)) if several_noises => format!("{n} {s} dB"),
-        (Some(s), _) => format!("{s} dB"),
-        _ => name.to_string(),
-    }
+/// (model, train, test, condition)
+pub type GroupKey = (String, String, String, String);
+
+/// The results arranged for the tables: evals grouped over seeds, comparisons, and the orders of
+/// models, pairs, corpora and conditions.
+pub struct Results<'a> {
+    pub p: &'a Pipeline,
+    pub metric: &'a str,
+    /// Table order: the reference first, then the other models by name.
+    pub models: Vec<String>,
+    /// (train, test) pairs in the order the experiments declare them.
+    pub pairs: Vec<(String, String)>,
+    pub trains: Vec<String>,
+    pub tests: Vec<String>,
+    pub conditions: Vec<Condition>,
+    /// Seeds of each group, in seed order.
+    pub groups: BTreeMap<GroupKey, Vec<&'a EvalResult>>,
+    pub comparisons: BTreeMap<GroupKey, Comparison>,
+    pub seeds: Vec<u64>,
 }
 
-/// Three decimals, without the "-0.000" that rounding a tiny negative gives.
-fn db3(x: f64) -> String {
-    let s = format!("{x:.3}");
-    if s == "-0.000" {
-        "0.000".into()
-    } else {
-        s
-    }
+/// A table cell: mean ± std over seeds, and how it compares with the reference.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub mean: f64,
+    pub std: f64,
+    pub seeds: usize,
+    /// McNemar (seed ensembles) p < alpha against the reference.
+    pub mcnemar: bool,
+    /// Paired bootstrap p < alpha against the reference.
+    pub bootstrap: bool,
 }
 
-/// The noise section: pools (files and categories) and, per corpus and condition, how many utterances
-/// were mixed, skipped and rescaled against clipping, and the achieved SNR over all of them.
-fn noise_section(
-    p: &Pipeline,
-    mix_stats: &[(String, MixStats)],
-    pools: &[(String, NoisePools)],
-) -> (String, serde_json::Value) {
-    if pools.is_empty() {
-        return (String::new(), serde_json::Value::Null);
+impl<'a> Results<'a> {
+    pub fn new(p: &'a Pipeline, evals: &'a [EvalResult]) -> Results<'a> {
+        let metric = p.report.metric.as_str();
+        let mut groups: BTreeMap<GroupKey, Vec<&EvalResult>> = BTreeMap::new();
+        let (mut pairs, mut trains, mut tests) = (Vec::new(), Vec::new(), Vec::new());
+        for e in evals {
+            let i = &e.info;
+            groups.entry((i.model.clone(), i.train.clone(), i.test.clone(), i.condition.clone())).or_default().push(e);
+            push_new(&mut pairs, (i.train.clone(), i.test.clone()));
+            push_new(&mut trains, i.train.clone());
+            push_new(&mut tests, i.test.clone());
+        }
+        for g in groups.values_mut() {
+            g.sort_by_key(|e| e.info.seed);
+        }
+        let reference = p.report.reference.clone();
+        let mut models: Vec<String> = reference.iter().filter(|r| p.models.contains_key(*r)).cloned().collect();
+        models.extend(p.models.keys().filter(|m| Some(*m) != reference.as_ref()).cloned());
+        models.retain(|m| groups.keys().any(|k| &k.0 == m));
+        let mut seeds: Vec<u64> = evals.iter().map(|e| e.info.seed).collect();
+        seeds.sort();
+        seeds.dedup();
+        let comparisons = compare::compare_all(&groups, &models, &p.report, p.labels.classes.len(), metric);
+        Results { p, metric, models, pairs, trains, tests, conditions: conditions(p), groups, comparisons, seeds }
     }
-    let mut md = String::from("\n## Noise\n\n");
-    md.push_str(&format!(
-        "SNR = 10·log10(P_speech / P_noise), speech power over {}; clipping is avoided by scaling the whole mixture (the SNR is kept).\n\n",
-        if p.mix.snr_mode == "active" { format!("active frames (within {} dB of the loudest 20 ms frame)", p.mix.active_gate_db) } else { "the whole utterance".to_string() }
-    ));
-    for (name, pool) in pools {
-        let cats = |f: &[crate::audio::noise::NoiseFile]| {
-            categories(f)
-                .iter()
-                .map(|(c, n)| format!("{} {n}", if c.is_empty() { "(root)" } else { c }))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        md.push_str(&format!(
-            "- pool `{name}`: train {} file(s) ({}); test {} file(s) ({}); no file in both\n",
-            pool.train.len(),
-            cats(&pool.train),
-            pool.test.len(),
-            cats(&pool.test)
-        ));
+
+    pub fn reference(&self) -> Option<&str> {
+        self.p.report.reference.as_deref().filter(|r| self.models.iter().any(|m| m == r))
     }
-    // (corpus, condition) → aggregate over shards
-    let order: Vec<String> = conditions(p).into_iter().map(|c| c.name).collect();
-    let rank = |c: &str| order.iter().position(|o| o == c).unwrap_or(usize::MAX);
-    // (corpus, condition rank, condition) → (mixed, skipped, clipped, Σ SNR·n, min, max)
-    type Totals = (usize, usize, usize, f64, f64, f64);
-    let mut agg: BTreeMap<(String, usize, String), Totals> = BTreeMap::new();
-    for (corpus, s) in mix_stats {
-        let e = agg.entry((corpus.clone(), rank(&s.condition), s.condition.clone())).or_insert((
-            0,
-            0,
-            0,
-            0.0,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        ));
-        e.0 += s.mixed;
-        e.1 += s.skipped;
-        e.2 += s.clipped;
-        if let (Some(mean), Some(lo), Some(hi)) = (s.achieved_mean_db, s.achieved_min_db, s.achieved_max_db) {
-            e.3 += mean * s.mixed as f64;
-            e.4 = e.4.min(lo);
-            e.5 = e.5.max(hi);
+
+    pub fn cell(&self, model: &str, train: &str, test: &str, condition: &str) -> Option<Cell> {
+        let key = (model.to_string(), train.to_string(), test.to_string(), condition.to_string());
+        let evals = self.groups.get(&key)?;
+        let values: Vec<f64> = evals.iter().map(|e| metric_value(&e.metrics, self.metric)).collect();
+        let (mean, std) = mean_std(&values);
+        let alpha = self.p.report.alpha;
+        let cmp = self.comparisons.get(&key);
+        Some(Cell {
+            mean,
+            std,
+            seeds: values.len(),
+            mcnemar: cmp.is_some_and(|c| c.mcnemar.p_exact < alpha),
+            bootstrap: cmp.and_then(|c| c.bootstrap.as_ref()).is_some_and(|b| b.p < alpha),
+        })
+    }
+
+    /// The noisy conditions of the cross-corpus matrix: each noise at `[report] matrix_snr_db`.
+    pub fn matrix_conditions(&self) -> Vec<&Condition> {
+        let mut out: Vec<&Condition> = self.conditions.iter().filter(|c| c.noise.is_none()).collect();
+        out.extend(self.conditions.iter().filter(|c| c.snr_db.is_some() && c.snr_db == self.p.report.matrix_snr_db));
+        out
+    }
+
+    /// "20 dB", or "babble 20 dB" when several noise sources are mixed.
+    pub fn condition_label(&self, c: &Condition) -> String {
+        let several =
+            self.conditions.iter().filter_map(|c| c.noise.as_deref()).collect::<std::collections::BTreeSet<_>>().len()
+                > 1;
+        match (&c.noise, c.snr_db) {
+            (Some(n), Some(s)) if several => format!("{n} {s} dB"),
+            (_, Some(s)) => format!("{s} dB"),
+            _ => c.name.clone(),
         }
     }
-    md.push_str("\n| test corpus | condition | mixed | skipped | clipping rescaled | achieved SNR mean [min, max] dB |\n|---|---|---:|---:|---:|---|\n");
-    let mut json = Vec::new();
-    for ((corpus, _, cond), (mixed, skipped, clipped, sum, lo, hi)) in &agg {
-        let (lo, hi) = (*lo, *hi);
-        let mean = if *mixed > 0 { sum / *mixed as f64 } else { f64::NAN };
-        let snr = if *mixed > 0 { format!("{} [{}, {}]", db3(mean), db3(lo), db3(hi)) } else { "–".to_string() };
-        md.push_str(&format!("| {corpus} | {cond} | {mixed} | {skipped} | {clipped} | {snr} |\n"));
-        json.push(serde_json::json!({
-            "corpus": corpus, "condition": cond, "mixed": mixed, "skipped": skipped, "clipped": clipped,
-            "achieved_snr_mean_db": if *mixed > 0 { Some(mean) } else { None },
-            "achieved_snr_min_db": if *mixed > 0 { Some(lo) } else { None },
-            "achieved_snr_max_db": if *mixed > 0 { Some(hi) } else { None },
-        }));
+
+    pub fn seeds_text(&self) -> String {
+        self.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
     }
-    let pools_json: Vec<_> = pools
-        .iter()
-        .map(|(n, pl)| {
-            serde_json::json!({"name": n, "train_files": pl.train.len(), "test_files": pl.test.len(),
-            "train_categories": categories(&pl.train), "test_categories": categories(&pl.test)})
-        })
-        .collect();
-    (md, serde_json::json!({"pools": pools_json, "conditions": json}))
+}
+
+fn push_new<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+/// Write every file of the report into `out`: report.md, report.tex (standalone) and tables.tex,
+/// results.csv/json/parquet (one row per model, train, test, condition and seed), significance.csv,
+/// training.md and plots/ (SVG and PNG).
+pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()> {
+    let results = Results::new(p, &data.evals);
+    let tables = tables::build(&results);
+    let plots = if p.report.plots { plots::draw(&results, &out.join("plots"))? } else { Vec::new() };
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(out.join(name), bytes).with_context(|| format!("writing {}", out.join(name).display()))
+    };
+    write("report.md", markdown::render(&results, &tables, data, &plots).as_bytes())?;
+    let (fragment, standalone) = latex::render(&results, &tables);
+    write("tables.tex", fragment.as_bytes())?;
+    write("report.tex", standalone.as_bytes())?;
+    write("results.csv", tables::long_csv(&results).as_bytes())?;
+    crate::table::write_parquet(&out.join("results.parquet"), &tables::long_batch(&results)?, &[])?;
+    write("significance.csv", tables::significance_csv(&results).as_bytes())?;
+    write("results.json", &serde_json::to_vec_pretty(&tables::json(&results, &tables, data))?)?;
+    write("training.md", training_times(&data.trains).as_bytes())?;
+    Ok(())
 }
 
 /// training.md: wall-clock training time per model kind (sum over train sets and seeds) and per run.
-pub fn training_times(times: &[(String, String, u64, f64, usize)]) -> String {
+pub fn training_times(runs: &[TrainRun]) -> String {
     let mut per_model: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
-    for (model, _, _, secs, _) in times {
-        let e = per_model.entry(model).or_default();
-        e.0 += secs;
+    for r in runs {
+        let e = per_model.entry(&r.model).or_default();
+        e.0 += r.seconds;
         e.1 += 1;
     }
-    let total: f64 = times.iter().map(|t| t.3).sum();
+    let total: f64 = runs.iter().map(|r| r.seconds).sum();
     let mut md = format!(
         "# Training time\n\nAll models: {total:.2} s of training on one thread each (stages run in parallel).\n\n"
     );
@@ -144,97 +240,8 @@ pub fn training_times(times: &[(String, String, u64, f64, usize)]) -> String {
         md.push_str(&format!("| {model} | {n} | {secs:.2} | {:.2} |\n", secs / *n as f64));
     }
     md.push_str("\n| model | train | seed | epochs run | s |\n|---|---|---:|---:|---:|\n");
-    for (model, train, seed, secs, epochs) in times {
-        md.push_str(&format!("| {model} | {train} | {seed} | {epochs} | {secs:.2} |\n"));
+    for r in runs {
+        md.push_str(&format!("| {} | {} | {} | {} | {:.2} |\n", r.model, r.train, r.seed, r.epochs, r.seconds));
     }
     md
-}
-
-pub fn render(
-    p: &Pipeline,
-    rows: &[(EvalInfo, Metrics)],
-    mix_stats: &[(String, MixStats)],
-    pools: &[(String, NoisePools)],
-) -> Rendered {
-    let metric = p.report.metric.as_str();
-    let conds = conditions(p);
-    let several_noises = p.mix.noise.as_ref().is_some_and(|n| n.len() > 1);
-    let several_models = p.models.len() > 1;
-    // (model, train, test) in experiment order → condition → values over seeds
-    let mut order: Vec<(String, String, String)> = Vec::new();
-    let mut cells: BTreeMap<(String, String, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
-    for (i, m) in rows {
-        let k = (i.model.clone(), i.train.clone(), i.test.clone());
-        if !order.contains(&k) {
-            order.push(k.clone());
-        }
-        cells.entry(k).or_default().entry(i.condition.clone()).or_default().push(metric_value(m, metric));
-    }
-    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|(i, _)| i.seed).collect();
-    let mut md = format!("# {} — {}\n\n", p.pipeline.name, metric.to_uppercase());
-    md.push_str(&format!(
-        "{} by train → test pair and condition; mean ± std over {} seed(s) ({}). SNR from {} power; test noise unseen in training.\n\n",
-        metric.to_uppercase(),
-        seeds.len(),
-        seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
-        if p.mix.snr_mode == "active" { "active-speech" } else { "whole-utterance" }
-    ));
-    let headers: Vec<String> =
-        conds.iter().map(|c| condition_header(&c.name, c.snr_db, several_noises, c.noise.as_deref())).collect();
-    md.push_str(&format!("| train → test | {} |\n", headers.join(" | ")));
-    md.push_str(&format!("|---|{}\n", "---:|".repeat(headers.len())));
-    let mut json_rows = Vec::new();
-    for k in &order {
-        let label =
-            if several_models { format!("{}: {} → {}", k.0, k.1, k.2) } else { format!("{} → {}", k.1, k.2) };
-        let mut line = format!("| {label} |");
-        for c in &conds {
-            match cells[k].get(&c.name) {
-                Some(v) => {
-                    let (mean, std) = mean_std(v);
-                    if v.len() > 1 {
-                        line.push_str(&format!(" {mean:.3} ± {std:.3} |"));
-                    } else {
-                        line.push_str(&format!(" {mean:.3} |"));
-                    }
-                    json_rows.push(serde_json::json!({
-                        "model": k.0, "train": k.1, "test": k.2, "condition": c.name,
-                        "metric": metric, "mean": mean, "std": std, "seeds": v.len(),
-                    }));
-                }
-                None => line.push_str(" – |"),
-            }
-        }
-        md.push_str(&line);
-        md.push('\n');
-    }
-    md.push_str(&format!(
-        "\nChance level is {:.3} ({} classes: {}).\n",
-        1.0 / p.labels.classes.len() as f64,
-        p.labels.classes.len(),
-        p.labels.classes.join(", ")
-    ));
-    let (noise_md, noise_json) = noise_section(p, mix_stats, pools);
-    md.push_str(&noise_md);
-    md.push_str(
-        "\nTraining wall-clock times are in training.md next to this file (they vary from run to run, so they \
-         stay out of this byte-reproducible report).\n",
-    );
-    let mut csv = String::from("model,train,test,condition,seed,n,uar,wa,macro_f1,micro_f1\n");
-    for (i, m) in rows {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.6}\n",
-            i.model, i.train, i.test, i.condition, i.seed, m.n, m.uar, m.wa, m.macro_f1, m.micro_f1
-        ));
-    }
-    let json = serde_json::json!({
-        "pipeline": p.pipeline.name,
-        "pipeline_sha256": p.file_sha256,
-        "tool_version": crate::TOOL_VERSION,
-        "metric": metric,
-        "table": json_rows,
-        "noise": noise_json,
-        "per_seed": rows.iter().map(|(i, m)| serde_json::json!({"eval": i, "metrics": m})).collect::<Vec<_>>(),
-    });
-    Rendered { markdown: md, csv, json }
 }

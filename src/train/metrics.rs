@@ -27,8 +27,13 @@ pub fn confusion(truth: &[usize], pred: &[usize], n_classes: usize) -> Vec<Vec<u
 
 pub fn compute(truth: &[usize], pred: &[usize], n_classes: usize) -> Metrics {
     assert_eq!(truth.len(), pred.len());
-    let cm = confusion(truth, pred, n_classes);
-    let n = truth.len();
+    from_confusion(confusion(truth, pred, n_classes))
+}
+
+/// Every metric from a confusion matrix (confusion[true][predicted]).
+pub fn from_confusion(cm: Vec<Vec<u64>>) -> Metrics {
+    let n_classes = cm.len();
+    let n = cm.iter().flatten().sum::<u64>() as usize;
     let correct: u64 = (0..n_classes).map(|c| cm[c][c]).sum();
     let support: Vec<u64> = cm.iter().map(|r| r.iter().sum()).collect();
     let predicted: Vec<u64> = (0..n_classes).map(|c| cm.iter().map(|r| r[c]).sum()).collect();
