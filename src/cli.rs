@@ -242,6 +242,11 @@ pub fn main() -> i32 {
     }
 }
 
+/// The part of report.md a terminal shows: the title and the tables, up to the significance section.
+fn report_tables(md: &str) -> &str {
+    md.find("\n## Significance").or_else(|| md.find("\n## Plots")).map_or(md, |i| &md[..=i])
+}
+
 /// `--jobs` when not given: one stage per core.
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -384,7 +389,7 @@ fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool
     let report = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
     if summary.failed == 0 {
         if let Ok(md) = std::fs::read_to_string(&report) {
-            println!("{md}");
+            print!("{}", report_tables(&md));
             if !cli.quiet {
                 eprintln!("report: {}", report.display());
             }
@@ -506,7 +511,8 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
     }
     // Everything the report reads is cached: only the report stage itself can be stale.
     let only = Some([report_idx].into_iter().collect());
-    let summary = engine::execute(g, &cache, &RunOptions { jobs: 1, keep_going: false, progress: false, only })?;
+    let summary =
+        engine::execute(g, &cache, &RunOptions { jobs: default_jobs(), keep_going: false, progress: false, only })?;
     pipeline::publish(&planned, &cache, Path::new("."))?;
     let path = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
     if cli.json {
@@ -514,7 +520,10 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
         v["report"] = json!(path.display().to_string());
         print_json(&v);
     } else {
-        print!("{}", std::fs::read_to_string(&path)?);
+        print!("{}", report_tables(&std::fs::read_to_string(&path)?));
+        if !cli.quiet {
+            eprintln!("report: {} (significance, plots, noise and reproducibility sections there)", path.display());
+        }
     }
     Ok(if summary.failed > 0 { 1 } else { 0 })
 }

@@ -31,6 +31,13 @@ fn bad_pipeline_files_give_one_clear_error_each() {
         (("test = [\"synth_a\", \"synth_b\"]", "test = [\"synth_a\", \"synth_c\"]"), &["@LINE:", "synth_c"]),
         // a value that parses but is not allowed
         (("metric = \"uar\"", "metric = \"accuracy\""), &["@LINE:1:", "metric \"accuracy\"", "uar, wa, macro_f1"]),
+        // a reference model that is not a model
+        (
+            ("reference = \"mlp\"", "reference = \"svm\""),
+            &["@LINE:1:", "reference \"svm\"", "edrl, edrl_mea, mbpls, mlp"],
+        ),
+        // a matrix SNR outside the grid
+        (("matrix_snr_db = 0", "matrix_snr_db = 7"), &["@LINE:1:", "matrix_snr_db = 7", "20, 10, 5, 0, -5"]),
         // TOML syntax
         (("[report]", "[report"), &["@LINE:"]),
     ];

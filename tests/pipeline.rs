@@ -35,7 +35,7 @@ fn demo_learns_and_shows_cross_corpus_and_noise_drops() {
         }
     }
     let md = std::fs::read_to_string(ws.path().join("reports/demo/report.md")).unwrap();
-    assert!(md.contains("| edrl_mea: synth_a → synth_b |") && md.contains("-5 dB"), "{md}");
+    assert!(md.contains("### synth_a → synth_b") && md.contains("| edrl_mea |") && md.contains("-5 dB"), "{md}");
     assert!(ws.path().join("manifests/synth_a.parquet").is_file());
     // The README shows the committed reports/demo/report.md: it must be what the code produces.
     let committed = std::fs::read_to_string(common::repo().join("reports/demo/report.md")).unwrap();
@@ -43,6 +43,9 @@ fn demo_learns_and_shows_cross_corpus_and_noise_drops() {
         md == committed,
         "reports/demo/report.md is stale: rerun the README's demo command, commit reports/demo/ and update the README table"
     );
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let table = md.split("### synth_a → synth_b\n\n").nth(1).unwrap().split("\n\n").next().unwrap();
+    assert!(readme.contains(table), "the README's table is not the demo's synth_a → synth_b table:\n{table}");
 
     // Nothing changed: nothing runs.
     let again = ws.json(&["run", "pipelines/demo.toml"]);
@@ -242,7 +245,15 @@ fn same_config_same_bytes_across_job_counts() {
     let (a, b) = (Workspace::new(3), Workspace::new(3));
     a.json(&["run", "pipelines/demo.toml", "--jobs", "1"]);
     b.json(&["run", "pipelines/demo.toml", "--jobs", "2"]);
-    for f in ["reports/demo/results.json", "reports/demo/report.md", "manifests/synth_a.parquet"] {
+    for f in [
+        "reports/demo/results.json",
+        "reports/demo/report.md",
+        "reports/demo/report.tex",
+        "reports/demo/results.parquet",
+        "reports/demo/plots/uar_vs_snr_synth_a_to_synth_b.png",
+        "reports/demo/plots/confusion_edrl_mea_synth_b_to_synth_a.svg",
+        "manifests/synth_a.parquet",
+    ] {
         let (x, y) = (std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap());
         assert!(x == y, "{f} differs between --jobs 1 and --jobs 2");
     }
@@ -262,12 +273,19 @@ fn report_rebuilds_from_the_cache_and_refuses_without_results() {
     std::fs::remove_dir_all(ws.path().join("reports")).unwrap();
     let s = ws.json(&["report", "pipelines/demo.toml"]);
     assert_eq!(s["ran"], 0);
+    assert!(with_status(&s, "cached").iter().any(|id| id.starts_with("train/")));
     assert!(ws.path().join("reports/demo/report.md").is_file());
-    // Change only the report's metric: the report stage alone runs, nothing is trained.
+    assert!(ws.path().join("reports/demo/plots/uar_vs_snr_synth_a_to_synth_b.png").is_file());
+    // Change only the report's settings: the report stage alone runs, no train or eval stage.
     ws.edit_pipeline("metric = \"uar\"", "metric = \"macro_f1\"");
+    ws.edit_pipeline("reference = \"mlp\"", "reference = \"edrl\"");
     let s = ws.json(&["report", "pipelines/demo.toml"]);
     assert_eq!(with_status(&s, "ran"), vec!["report/demo".to_string()]);
-    assert!(std::fs::read_to_string(ws.path().join("reports/demo/report.md")).unwrap().contains("MACRO_F1"));
+    assert!(s["stages"].as_array().unwrap().iter().all(|st| st["status"] != "ran" || st["kind"] == "report"));
+    assert!(std::fs::read_to_string(ws.path().join("reports/demo/report.md"))
+        .unwrap()
+        .contains("## Significance against edrl"));
+    assert!(std::fs::read_to_string(ws.path().join("reports/demo/report.md")).unwrap().contains("# demo — Macro-F1"));
 }
 
 #[test]

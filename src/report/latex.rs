@@ -99,8 +99,8 @@ pub fn render(r: &Results, tables: &Tables) -> (String, String) {
     for f in &floats {
         fragment.push_str(&format!("\n{f}"));
     }
-    // LaTeX holds at most 18 unplaced floats: flush the page every few tables.
-    let body: Vec<String> = floats.chunks(4).map(|c| c.join("\n")).collect();
+    // LaTeX holds at most 18 unplaced floats: flush the page every three tables (about what a page holds).
+    let body: Vec<String> = floats.chunks(3).map(|c| c.join("\n")).collect();
     let standalone = format!(
         "\\documentclass[10pt]{{article}}\n\\usepackage[a4paper,margin=1.5cm]{{geometry}}\n\\usepackage{{booktabs}}\n\\begin{{document}}\n\\section*{{{} --- {}}}\n{}\\end{{document}}\n",
         escape(&r.p.pipeline.name),
