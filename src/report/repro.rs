@@ -185,11 +185,21 @@ pub fn markdown(r: &Results, data: &ReportData) -> String {
     md.push_str(&format!("- Features: `{}`.\n", serde_json::to_string(&p.features).unwrap_or_default()));
     if !p.noise.is_empty() {
         md.push_str(&format!(
-            "- {}; SNR grid {} dB; mixing seed {}; noise pool seeds: {}.\n",
+            "- {}; SNR grid {} dB; mixing seed {}.\n",
             snr_definition(p),
             p.mix.snr_db.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
             p.mix.seed,
-            p.noise.values().map(|n| format!("{} {}", n.name, n.seed)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for (name, pool) in &data.pools {
+        md.push_str(&format!(
+            "- Noise pool `{name}` ({}, split seed {}): train {} file(s) ({}), test {} file(s) ({}).\n",
+            p.noise.get(name).map_or("?", |n| n.kind.as_str()),
+            p.noise.get(name).map_or(0, |n| n.seed),
+            pool.train.len(),
+            category_list(&pool.train),
+            pool.test.len(),
+            category_list(&pool.test)
         ));
     }
     md.push_str(&format!("- Model seeds: {}.\n", seeds_of_models(p, r)));
