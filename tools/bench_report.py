@@ -151,7 +151,7 @@ def naive_one(res, data, rng, check):
 def plots(res, data, g, out):
     models = list(dict.fromkeys(res.model))
     for tr, te in dict.fromkeys(zip(res.train, res.test)):
-        fig, ax = plt.subplots(figsize=(7.6, 4.7), layout="tight")
+        fig, ax = plt.subplots(figsize=(7.6, 4.7))
         for m in models:
             s = g[(g.model == m) & (g.train == tr) & (g.test == te)].set_index("condition").reindex(CONDS)
             ax.errorbar(range(len(CONDS)), s["mean"], yerr=s["std"], marker="o", capsize=3, label=m)
@@ -159,11 +159,12 @@ def plots(res, data, g, out):
         ax.set(xticks=range(len(CONDS)), xticklabels=LABELS, xlabel="condition", ylabel="UAR", ylim=(0, 1),
                title=f"UAR vs SNR, {tr} → {te}")
         ax.legend()
+        fig.tight_layout()
         for ext in ("svg", "png"):
             fig.savefig(out / f"uar_vs_snr_{tr}_to_{te}.{ext}", dpi=100)
         plt.close(fig)
         for m in models:
-            fig, axes = plt.subplots(1, 2, figsize=(7.8, 4.3), layout="tight")
+            fig, axes = plt.subplots(1, 2, figsize=(7.8, 4.3))
             for ax, cond, name in zip(axes, ("clean", "synth_noise.snr0"), ("clean", "0 dB")):
                 sel = (res.model == m) & (res.train == tr) & (res.test == te) & (res.condition == cond)
                 cm = sum(np.bincount(data[k][1] * C + data[k][2], minlength=C * C) for k in res.eval_key[sel])
@@ -174,6 +175,7 @@ def plots(res, data, g, out):
                 ax.set(xticks=range(C), yticks=range(C), xticklabels=CLASSES, yticklabels=CLASSES,
                        xlabel="predicted", ylabel="true", title=f"{name}")
             fig.suptitle(f"{m}, {tr} → {te}")
+            fig.tight_layout()
             for ext in ("svg", "png"):
                 fig.savefig(out / f"confusion_{m}_{tr}_to_{te}.{ext}", dpi=100)
             plt.close(fig)
