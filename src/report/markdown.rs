@@ -83,7 +83,7 @@ fn significance(r: &Results) -> String {
             c.model,
             c.train,
             c.test,
-            r.conditions.iter().find(|x| x.name == c.condition).map_or(c.condition.clone(), |x| r.condition_label(x)),
+            r.condition(&c.condition).map_or(c.condition.clone(), |x| r.condition_label(x)),
             c.utterances,
             c.mcnemar.b,
             c.mcnemar.c,

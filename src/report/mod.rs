@@ -178,6 +178,10 @@ impl<'a> Results<'a> {
         out
     }
 
+    pub fn condition(&self, name: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.name == name)
+    }
+
     /// "20 dB", or "babble 20 dB" when several noise sources are mixed.
     pub fn condition_label(&self, c: &Condition) -> String {
         let several =

@@ -107,10 +107,6 @@ pub fn build(r: &Results) -> Tables {
     Tables { robustness, matrices }
 }
 
-fn condition_of<'a>(r: &'a Results, name: &str) -> Option<&'a crate::pipeline::Condition> {
-    r.conditions.iter().find(|c| c.name == name)
-}
-
 const LONG_HEADER: &str = "model,train,test,condition,noise,snr_db,seed,n,uar,wa,macro_f1,micro_f1,eval_key,train_key";
 
 /// Every eval in table order: model, train → test pair, condition, seed.
@@ -133,7 +129,7 @@ pub fn long_csv(r: &Results) -> String {
     let mut csv = format!("{LONG_HEADER}\n");
     for e in every_eval(r) {
         let (i, m) = (&e.info, &e.metrics);
-        let c = condition_of(r, &i.condition);
+        let c = r.condition(&i.condition);
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             i.model,
@@ -158,7 +154,7 @@ pub fn long_csv(r: &Results) -> String {
 /// The same rows as results.csv, as Arrow columns (results.parquet).
 pub fn long_batch(r: &Results) -> anyhow::Result<arrow_array::RecordBatch> {
     let evals = every_eval(r);
-    let cond = |e: &super::EvalResult| condition_of(r, &e.info.condition);
+    let cond = |e: &super::EvalResult| r.condition(&e.info.condition);
     crate::table::Columns::new()
         .strings("model", evals.iter().map(|e| &e.info.model))
         .strings("train", evals.iter().map(|e| &e.info.train))
