@@ -52,7 +52,16 @@ enum Command {
         /// Fail at once if another run holds the cache, instead of waiting.
         #[arg(long)]
         no_wait: bool,
+        /// Where stage work runs: "local" (threads of this process) or "process" (each stage in a
+        /// child `sertool exec-stage`, from its job document).
+        #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+        executor: ExecutorKind,
     },
+    /// Run one stage from its job document (what `--executor process` starts for each stage). The
+    /// outputs go to the document's output directory; the driver that wrote it commits them.
+    ///
+    /// Example: sertool exec-stage cache/tmp/<key>.<pid>.<n>.job.json
+    ExecStage { job: PathBuf },
     /// Say which stages would run, and why.
     ///
     /// Example: sertool plan pipelines/demo.toml
@@ -148,6 +157,12 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ExecutorKind {
+    Local,
+    Process,
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,7 +279,10 @@ fn open(cli: &Cli, pipeline: &Path) -> anyhow::Result<(Cache, Pipeline)> {
 
 fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
-        Command::Run { pipeline, jobs, keep_going, no_wait } => run(cli, pipeline, *jobs, *keep_going, !*no_wait),
+        Command::Run { pipeline, jobs, keep_going, no_wait, executor } => {
+            run(cli, pipeline, *jobs, *keep_going, !*no_wait, *executor)
+        }
+        Command::ExecStage { job } => exec_stage(job),
         Command::Plan { pipeline, all, show_config, dot } => plan(cli, pipeline, *all, *show_config, *dot),
         Command::Explain { pipeline, stage } => explain(cli, pipeline, stage),
         Command::Mix { pipeline, write_wav, jobs } => mix(cli, pipeline, write_wav, *jobs),
@@ -325,7 +343,40 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool) -> anyhow::Result<i32> {
+/// The executor for `--executor`; children of `process` log as quietly as this run does.
+fn executor(cli: &Cli, kind: ExecutorKind) -> anyhow::Result<Box<dyn engine::Executor>> {
+    Ok(match kind {
+        ExecutorKind::Local => Box::new(engine::Local),
+        ExecutorKind::Process => {
+            let mut args = vec!["exec-stage".to_string()];
+            if cli.quiet {
+                args.push("-q".into());
+            }
+            args.extend((0..cli.verbose.min(2)).map(|_| "-v".to_string()));
+            let program = std::env::current_exe().map_err(|e| anyhow::anyhow!("locating the sertool binary: {e}"))?;
+            Box::new(engine::Process { program, args, threads: 1 })
+        }
+    })
+}
+
+/// `sertool exec-stage JOB`: run one job document in this process, on its own thread count.
+fn exec_stage(job: &Path) -> anyhow::Result<i32> {
+    let doc = engine::JobDoc::read(job).map_err(|e| user_error(format!("{e:#}")))?;
+    std::env::set_current_dir(&doc.workdir)
+        .map_err(|e| user_error(format!("{}: workdir {}: {e}", job.display(), doc.workdir.display())))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(doc.threads.max(1)).build()?;
+    pool.install(|| crate::stages::run_document(&doc))?;
+    Ok(0)
+}
+
+fn run(
+    cli: &Cli,
+    file: &Path,
+    jobs: Option<usize>,
+    keep_going: bool,
+    wait: bool,
+    executor_kind: ExecutorKind,
+) -> anyhow::Result<i32> {
     let (cache, p) = open(cli, file)?;
     let _lock = cache.lock(wait)?;
     let cleaned = cache.clean_tmp()?;
@@ -340,7 +391,7 @@ fn run(cli: &Cli, file: &Path, jobs: Option<usize>, keep_going: bool, wait: bool
         progress: !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
         only: None,
     };
-    let summary = engine::execute(&planned.graph, &cache, &opts)?;
+    let summary = engine::execute(&planned.graph, &cache, executor(cli, executor_kind)?.as_ref(), &opts)?;
     planned.fingerprints.save()?;
     let published = pipeline::publish(&planned, &cache, Path::new("."))?;
     let faults: usize = summary.stages.iter().filter(|s| s.status == Status::Ran).map(|s| s.faults).sum();
@@ -494,9 +545,8 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
     };
     let rep = &g.stages[report_idx];
     let missing: Vec<&str> = rep
-        .deps
-        .iter()
-        .map(|&d| &g.stages[d])
+        .dep_indices()
+        .map(|d| &g.stages[d])
         .filter(|s| !cache.is_complete(s.kind, &s.key))
         .map(|s| s.id.as_str())
         .collect();
@@ -511,8 +561,12 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
     }
     // Everything the report reads is cached: only the report stage itself can be stale.
     let only = Some([report_idx].into_iter().collect());
-    let summary =
-        engine::execute(g, &cache, &RunOptions { jobs: default_jobs(), keep_going: false, progress: false, only })?;
+    let summary = engine::execute(
+        g,
+        &cache,
+        &engine::Local,
+        &RunOptions { jobs: default_jobs(), keep_going: false, progress: false, only },
+    )?;
     pipeline::publish(&planned, &cache, Path::new("."))?;
     let path = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
     if cli.json {
@@ -582,7 +636,7 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
     cache.clean_tmp()?;
     let planned = pipeline::plan_ingest(p, &cache)?;
     let opts = RunOptions { jobs: 1, keep_going: false, progress: false, only: None };
-    let summary = engine::execute(&planned.graph, &cache, &opts)?;
+    let summary = engine::execute(&planned.graph, &cache, &engine::Local, &opts)?;
     planned.fingerprints.save()?;
     pipeline::publish(&planned, &cache, Path::new("."))?;
     if let Some(failed) = summary.stages.iter().find(|s| s.status == Status::Failed) {
@@ -678,10 +732,10 @@ fn mix(cli: &Cli, file: &Path, out: &Path, jobs: Option<usize>) -> anyhow::Resul
     // Only the recipes and what they read (the noise pools).
     let mut only: BTreeSet<usize> = planned.mixes.iter().map(|(i, _, _)| *i).collect();
     for &i in only.clone().iter() {
-        only.extend(&planned.graph.stages[i].deps);
+        only.extend(planned.graph.stages[i].dep_indices());
     }
     let opts = RunOptions { jobs, keep_going: false, progress: false, only: Some(only) };
-    let summary = engine::execute(&planned.graph, &cache, &opts)?;
+    let summary = engine::execute(&planned.graph, &cache, &engine::Local, &opts)?;
     planned.fingerprints.save()?;
     if let Some(failed) = summary.stages.iter().find(|s| s.status == Status::Failed) {
         anyhow::bail!("stage {} failed: {}", failed.id, failed.error.as_deref().unwrap_or(""));

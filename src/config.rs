@@ -538,7 +538,7 @@ pub const MODEL_KINDS: &[&str] = &["mlp", "edrl", "mbpls", "edrl-mea"];
 pub const METRICS: &[&str] = &["uar", "wa", "macro_f1", "micro_f1"];
 
 /// A resolved, validated pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pipeline {
     /// The TOML file as given on the command line.
     pub file: PathBuf,
@@ -558,14 +558,14 @@ pub struct Pipeline {
 }
 
 /// Per-utterance vectors computed outside sertool (`[features] kind = "imported"`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportedFeatures {
     pub file: PathBuf,
     pub ids: Option<PathBuf>,
     pub column: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Corpus {
     pub name: String,
     pub kind: String,
@@ -577,7 +577,7 @@ pub struct Corpus {
     pub strict: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NoiseSource {
     pub name: String,
     pub kind: String,
@@ -587,7 +587,7 @@ pub struct NoiseSource {
     pub select: NoiseSelect,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Experiment {
     pub name: String,
     pub train: Vec<String>,

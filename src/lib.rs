@@ -11,8 +11,10 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod pipeline;
+pub mod records;
 pub mod report;
 pub mod rng;
+pub mod stages;
 pub mod table;
 pub mod train;
 

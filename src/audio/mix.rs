@@ -11,7 +11,7 @@ use crate::rng::Rng;
 pub const SILENCE_POWER: f64 = 1e-10;
 
 /// How speech power is measured for the SNR.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SnrMode {
     /// Mean power over the whole utterance.
     Whole,

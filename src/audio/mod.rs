@@ -33,7 +33,7 @@ pub fn wav_info(path: &Path) -> anyhow::Result<WavInfo> {
 }
 
 /// How multi-channel files become mono: the mean of all channels, or one channel (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChannelPolicy {
     Mean,
     Pick(u16),
@@ -207,7 +207,7 @@ fn resample_with(rs: &mut rubato::FftFixedInOut<f32>, x: &[f32], from: u32, to: 
 }
 
 /// How a pipeline reads audio: its sample rate and channel policy (both part of every audio stage's key).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioIn {
     pub rate: u32,
     pub channels: ChannelPolicy,

@@ -13,7 +13,7 @@ pub mod synth;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Corpus, SplitConfig};
 use crate::engine::fingerprint::Fingerprints;
@@ -21,7 +21,7 @@ use crate::error::Fault;
 use crate::rng::stable_u64;
 
 /// One utterance as a scan finds it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Utterance {
     /// `<corpus>/<native id>`: unique across corpora.
     pub id: String,

@@ -8,41 +8,59 @@
 //! cache decides what runs at all.
 
 pub mod cache;
+pub mod executor;
 pub mod fingerprint;
+pub mod job;
 pub mod key;
 mod schedule;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::error::Fault;
 pub use cache::Cache;
+pub use executor::{Executor, Local, Process};
+pub use job::{JobDoc, StageJob};
 pub use schedule::{execute, RunOptions, StageOutcome, Status, Summary};
 
-/// What a stage's work function sees: where to write, and where its inputs' outputs are.
-pub struct StageCtx<'a> {
+/// What a stage's work sees: where to write, and the committed directories of its inputs by name.
+pub struct StageCtx {
     /// The (temporary) directory this stage writes into; renamed into the cache when the work succeeds.
     pub out: PathBuf,
-    /// The committed directories of the stage's dependencies, in the order they were declared.
-    pub inputs: Vec<PathBuf>,
-    pub cache: &'a Cache,
+    /// Input name → the committed entries of the stages declared under that name, in declared order.
+    pub inputs: BTreeMap<String, Vec<PathBuf>>,
 }
 
-/// A stage's work: write outputs into `ctx.out`, return the per-utterance faults met on the way.
-pub type Work = Box<dyn Fn(&StageCtx) -> anyhow::Result<Vec<Fault>> + Send + Sync>;
+impl StageCtx {
+    /// The one entry declared under `name`.
+    pub fn input(&self, name: &str) -> anyhow::Result<&Path> {
+        match self.inputs.get(name).map(Vec::as_slice) {
+            Some([one]) => Ok(one),
+            Some(many) => anyhow::bail!("input \"{name}\" has {} entries, expected one", many.len()),
+            None => anyhow::bail!("this stage has no input \"{name}\""),
+        }
+    }
 
-/// A stage instance as the pipeline declares it.
+    /// Every entry declared under `name` (none when the stage declared none).
+    pub fn inputs(&self, name: &str) -> &[PathBuf] {
+        self.inputs.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A stage instance as the planner declares it.
 pub struct StageSpec {
     /// Human-readable, unique, stable name, e.g. `features/synth_a/clean/shard03`.
     pub id: String,
     pub kind: &'static str,
     /// Bump when the stage's code changes what it writes: old entries then no longer match.
     pub version: u32,
+    /// What the key covers besides inputs: every setting that changes the output.
     pub params: serde_json::Value,
     /// External inputs by name → content hash (dependency keys are added by [`Graph::add`]).
     pub inputs: BTreeMap<String, String>,
-    pub deps: Vec<usize>,
-    pub work: Work,
+    /// Upstream stages, each under an input name (several stages may share one name).
+    pub deps: Vec<(&'static str, usize)>,
+    /// The work, with everything it needs; it can travel as a job document.
+    pub job: Box<dyn StageJob>,
 }
 
 /// A stage instance with its key.
@@ -52,9 +70,16 @@ pub struct Stage {
     pub version: u32,
     pub params: serde_json::Value,
     pub inputs: BTreeMap<String, String>,
-    pub deps: Vec<usize>,
+    pub deps: Vec<(&'static str, usize)>,
     pub key: String,
-    pub work: Work,
+    pub job: Box<dyn StageJob>,
+}
+
+impl Stage {
+    /// The indices of the stages this one reads.
+    pub fn dep_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.deps.iter().map(|&(_, d)| d)
+    }
 }
 
 #[derive(Default)]
@@ -65,11 +90,12 @@ pub struct Graph {
 
 impl Graph {
     /// Add a stage; its key covers its kind, version, parameters, external inputs and the keys of its
-    /// dependencies (named by their stage ids, so `explain` can say which one changed).
-    pub fn add(&mut self, spec: StageSpec) -> usize {
-        assert!(!self.ids.contains_key(&spec.id), "duplicate stage id {}", spec.id);
+    /// dependencies (named by their stage ids, so `explain` can say which one changed). Two stages with
+    /// one id are a planning bug (names are validated before planning), reported as an error.
+    pub fn add(&mut self, spec: StageSpec) -> anyhow::Result<usize> {
+        anyhow::ensure!(!self.ids.contains_key(&spec.id), "internal error: two stages are named {}", spec.id);
         let mut inputs = spec.inputs;
-        for &d in &spec.deps {
+        for &(_, d) in &spec.deps {
             inputs.insert(self.stages[d].id.clone(), self.stages[d].key.clone());
         }
         let key = key::stage_key(spec.kind, spec.version, &spec.params, &inputs);
@@ -83,9 +109,19 @@ impl Graph {
             inputs,
             deps: spec.deps,
             key,
-            work: spec.work,
+            job: spec.job,
         });
-        idx
+        Ok(idx)
+    }
+
+    /// The context a stage's work runs in: its committed inputs by name, and `out`.
+    pub fn context(&self, idx: usize, cache: &Cache, out: PathBuf) -> StageCtx {
+        let mut inputs: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for &(name, d) in &self.stages[idx].deps {
+            let dep = &self.stages[d];
+            inputs.entry(name.to_string()).or_default().push(cache.entry_dir(dep.kind, &dep.key));
+        }
+        StageCtx { out, inputs }
     }
 
     pub fn find(&self, id: &str) -> Option<usize> {
@@ -98,7 +134,7 @@ impl Graph {
         let mut g = petgraph::graph::DiGraph::<(), ()>::with_capacity(self.stages.len(), 0);
         let nodes: Vec<_> = self.stages.iter().map(|_| g.add_node(())).collect();
         for (i, s) in self.stages.iter().enumerate() {
-            for &d in &s.deps {
+            for d in s.dep_indices() {
                 g.add_edge(nodes[d], nodes[i], ());
             }
         }
@@ -114,7 +150,7 @@ impl Graph {
             s.push_str(&format!("  n{i} [label=\"{}\", style=filled, fillcolor={fill}];\n", st.id));
         }
         for (i, st) in self.stages.iter().enumerate() {
-            for d in &st.deps {
+            for d in st.dep_indices() {
                 s.push_str(&format!("  n{d} -> n{i};\n"));
             }
         }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::cache::Meta;
-use super::{Cache, Graph, StageCtx};
+use super::{Cache, Executor, Graph};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -57,26 +57,18 @@ enum Msg {
     Done(usize, anyhow::Result<usize>, f64),
 }
 
-fn run_one(graph: &Graph, cache: &Cache, idx: usize) -> anyhow::Result<usize> {
+fn run_one(graph: &Graph, cache: &Cache, executor: &dyn Executor, idx: usize) -> anyhow::Result<usize> {
     let st = &graph.stages[idx];
     let started = Instant::now();
     let tmp = cache.begin(&st.key)?;
-    let ctx = StageCtx {
-        out: tmp.clone(),
-        inputs: st.deps.iter().map(|&d| cache.entry_dir(graph.stages[d].kind, &graph.stages[d].key)).collect(),
-        cache,
-    };
-    let faults = match (st.work)(&ctx) {
+    let ctx = graph.context(idx, cache, tmp.clone());
+    let faults = match executor.run(graph, idx, &ctx) {
         Ok(f) => f,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
     };
-    if !faults.is_empty() {
-        let bytes = serde_json::to_vec_pretty(&faults)?;
-        std::fs::write(tmp.join("faults.json"), bytes)?;
-    }
     let meta = Meta {
         key: st.key.clone(),
         stage: st.id.clone(),
@@ -90,19 +82,29 @@ fn run_one(graph: &Graph, cache: &Cache, idx: usize) -> anyhow::Result<usize> {
             .map(|d| d.as_secs())
             .unwrap_or(0),
         seconds: started.elapsed().as_secs_f64(),
-        faults: faults.len(),
+        faults,
         files: Vec::new(),
     };
-    cache.commit(&tmp, meta)?;
-    Ok(faults.len())
+    if let Err(e) = cache.commit(&tmp, meta) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    Ok(faults)
 }
 
-fn spawn<'s>(scope: &rayon::Scope<'s>, graph: &'s Graph, cache: &'s Cache, tx: mpsc::Sender<Msg>, i: usize) {
+fn spawn<'s>(
+    scope: &rayon::Scope<'s>,
+    graph: &'s Graph,
+    cache: &'s Cache,
+    executor: &'s dyn Executor,
+    tx: mpsc::Sender<Msg>,
+    i: usize,
+) {
     scope.spawn(move |_| {
         let t = Instant::now();
         // A panic in a stage must not leave the scheduler waiting for a message that never comes.
-        let r =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(graph, cache, i))).unwrap_or_else(|p| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(graph, cache, executor, i)))
+            .unwrap_or_else(|p| {
                 let msg =
                     p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
                 Err(anyhow::anyhow!("internal error (panic): {}", msg.unwrap_or_default()))
@@ -112,7 +114,7 @@ fn spawn<'s>(scope: &rayon::Scope<'s>, graph: &'s Graph, cache: &'s Cache, tx: m
 }
 
 /// Run every stale stage of `graph`. Must be called while holding the cache lock.
-pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Result<Summary> {
+pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &RunOptions) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let n = graph.stages.len();
     let order = graph.topological_order();
@@ -122,7 +124,7 @@ pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Resul
     let mut errors: Vec<Option<String>> = vec![None; n];
     let mut dependents = vec![Vec::new(); n];
     for (i, st) in graph.stages.iter().enumerate() {
-        for &d in &st.deps {
+        for d in st.dep_indices() {
             dependents[d].push(i);
         }
     }
@@ -151,7 +153,7 @@ pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Resul
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut pending: Vec<usize> =
-        graph.stages.iter().map(|s| s.deps.iter().filter(|&&d| status[d] != Some(Status::Cached)).count()).collect();
+        graph.stages.iter().map(|s| s.dep_indices().filter(|&d| status[d] != Some(Status::Cached)).count()).collect();
     let mut running = 0usize;
     let mut stop = false;
 
@@ -159,7 +161,7 @@ pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Resul
         let allowed = |i: usize| opts.only.as_ref().is_none_or(|o| o.contains(&i));
         for &i in &order {
             if status[i].is_none() && pending[i] == 0 && allowed(i) {
-                spawn(scope, graph, cache, tx.clone(), i);
+                spawn(scope, graph, cache, executor, tx.clone(), i);
                 running += 1;
             }
         }
@@ -178,7 +180,7 @@ pub fn execute(graph: &Graph, cache: &Cache, opts: &RunOptions) -> anyhow::Resul
                     for &j in &dependents[i] {
                         pending[j] -= 1;
                         if pending[j] == 0 && status[j].is_none() && !stop && allowed(j) {
-                            spawn(scope, graph, cache, tx.clone(), j);
+                            spawn(scope, graph, cache, executor, tx.clone(), j);
                             running += 1;
                         }
                     }

@@ -1,23 +1,11 @@
 //! From a pipeline file to a stage graph. Planning scans every corpus and noise folder (file names,
 //! label files and fingerprints; no audio is decoded), so the whole graph, with every key, is known
-//! before anything runs and `plan` can say exactly what `run` would do.
-//!
-//! Stage kinds and what their keys cover:
-//!
-//! ```text
-//! manifest/<corpus>                        label map, split, the scanned rows (ids, labels, content hashes)
-//! noise/<source>                           pool split settings, the noise files' content hashes
-//! mix/<corpus>/<cond>/shardNN              SNR, seed, rate, the shard's test utterances, the noise pool
-//! features/<corpus>/<cond>/shardNN         feature settings, rate, the shard's utterances (+ its recipes)
-//! train/<model>/<train corpora>/seedN      model settings, seed, train manifests and clean features
-//! eval/<model>/<train>/seedN/<test>/<cond> the model, the test manifest, the condition's features
-//! report/<pipeline>                        every eval
-//! ```
+//! before anything runs and `plan` can say exactly what `run` would do. What each stage kind's key
+//! covers, how it runs and what it writes is in its own file under `stages/`; this room decides which
+//! instances exist and wires their named inputs, then publishes results to the user-facing folders.
 //!
 //! Shards hold the utterances whose stable id hash falls in them, and their keys depend on those
 //! utterances' content hashes only, so editing one WAV reruns one shard per condition.
-
-pub mod stages;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -25,29 +13,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::audio::noise::NoiseFile;
 use crate::config::Pipeline;
 use crate::corpus::{self, shard_of, Scan, Utterance};
 use crate::engine::fingerprint::Fingerprints;
-use crate::engine::{Cache, Graph, StageSpec};
-
-/// A test condition: clean, or one noise source at one SNR.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Condition {
-    pub name: String,
-    pub noise: Option<String>,
-    pub snr_db: Option<f64>,
-}
-
-impl Condition {
-    pub fn clean() -> Condition {
-        Condition { name: "clean".into(), noise: None, snr_db: None }
-    }
-
-    pub fn noisy(noise: &str, snr: f64) -> Condition {
-        Condition { name: format!("{noise}.snr{snr}"), noise: Some(noise.into()), snr_db: Some(snr) }
-    }
-}
+use crate::engine::{Cache, Graph};
+use crate::records::{Condition, EvalInfo};
+use crate::stages::{self, hash_serialized};
 
 pub struct Planned {
     pub pipeline: Arc<Pipeline>,
@@ -65,21 +36,7 @@ pub struct Planned {
 
 /// The conditions of a pipeline in table order: clean, then each noise × SNR.
 pub fn conditions(p: &Pipeline) -> Vec<Condition> {
-    let mut out = vec![Condition::clean()];
-    for n in p.mix.noise.as_deref().unwrap_or_default() {
-        for &snr in &p.mix.snr_db {
-            out.push(Condition::noisy(n, snr));
-        }
-    }
-    out
-}
-
-/// SHA-256 of anything serialisable, streamed (no JSON tree in memory: a scan can have 200,000 rows).
-fn hash_serialized(v: &impl serde::Serialize) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    serde_json::to_writer(&mut h, v).expect("writing into a hasher cannot fail");
-    crate::engine::key::hex(&h.finalize())
+    Condition::grid(p.mix.noise.as_deref().unwrap_or_default(), &p.mix.snr_db)
 }
 
 /// Content identity of a set of utterances (ids and audio hashes), for shard keys.
@@ -106,29 +63,7 @@ fn add_manifests(
         let t = std::time::Instant::now();
         let scan = Arc::new(corpus::scan(c, fp)?);
         tracing::info!("scanned {name}: {} utterances in {:.3} s", scan.utterances.len(), t.elapsed().as_secs_f64());
-        let params = json!({
-            "corpus_kind": c.kind,
-            "label_map": c.label_map,
-            "classes": p.labels.classes,
-            "split": c.split,
-            "label_source": c.label_source,
-            "strict": c.strict,
-        });
-        let mut inputs = BTreeMap::new();
-        inputs.insert("scan".to_string(), hash_serialized(&(&scan.utterances, &scan.faults)));
-        for (f, h) in &scan.metadata_hashes {
-            inputs.insert(format!("file:{f}"), h.clone());
-        }
-        let (s, kind, strict) = (scan.clone(), c.kind.clone(), c.strict);
-        let idx = graph.add(StageSpec {
-            id: format!("manifest/{name}"),
-            kind: "manifest",
-            version: 1,
-            params,
-            inputs,
-            deps: vec![],
-            work: Box::new(move |ctx| stages::manifest(ctx, &s, &kind, strict)),
-        });
+        let idx = graph.add(stages::manifest::spec(p, c, scan.clone()))?;
         manifests.insert(name.clone(), idx);
         scans.insert(name.clone(), scan);
     }
@@ -164,40 +99,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // Noise pools.
     let mut pools = BTreeMap::new();
     for (name, n) in &p.noise {
-        let listed = crate::audio::noise::list_source(n)?;
-        let paths: Vec<_> = listed.iter().map(|(r, _, _)| n.root.join(r)).collect();
-        let files: Vec<NoiseFile> = listed
-            .into_iter()
-            .zip(fp.content_hashes(&paths))
-            .map(|((path, category, group), h)| {
-                h.map(|sha256| NoiseFile { path: path.clone(), sha256, category, group }).map_err(|e| {
-                    crate::error::user_error(format!("noise \"{name}\": {}: {e}", n.root.join(&path).display()))
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let split = crate::audio::noise::split_pools(&files, n);
-        anyhow::ensure!(
-            !split.test.is_empty() && !split.train.is_empty(),
-            crate::error::UserError(format!(
-                "noise \"{name}\": {} file(s) under {} make an empty {} pool (need files on both sides: check test_fraction, test_folds or test_categories)",
-                files.len(),
-                n.root.display(),
-                if split.test.is_empty() { "test" } else { "train" }
-            ))
-        );
-        let mut inputs = BTreeMap::new();
-        inputs.insert("files".to_string(), hash_serialized(&files));
-        let source = n.clone();
-        let idx = graph.add(StageSpec {
-            id: format!("noise/{name}"),
-            kind: "noise_pool",
-            version: 1,
-            params: json!({ "kind": n.kind, "test_fraction": n.test_fraction, "seed": n.seed, "select": n.select }),
-            inputs,
-            deps: vec![],
-            work: Box::new(move |ctx| stages::noise_pool(ctx, &files, &source)),
-        });
-        pools.insert(name.clone(), idx);
+        pools.insert(name.clone(), graph.add(stages::noise_pool::spec(n, &fp)?)?);
     }
     fp.save()?;
 
@@ -208,7 +110,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let mode = crate::audio::mix::SnrMode::from_config(&p.mix, rate);
     let audio_params =
         json!({ "sample_rate_hz": rate, "channels": p.pipeline.channels, "resampler": crate::audio::RESAMPLER });
-    let feature_params = json!({ "features": p.features, "audio": audio_params });
+    let feature_params = stages::features::params(&p, &audio_params);
     // Imported features: the file's content is an input of every feature stage, and no audio is mixed
     // (the file carries a row per noisy condition).
     let imported_hash = match &p.imported {
@@ -249,83 +151,54 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     // No mix stage names the condition here, so the key must.
                     inputs.insert("imported".to_string(), format!("{h} {}", cond.name));
                 }
-                let mut deps = Vec::new();
-                let mut noise_root = None;
+                let mut mix = None;
                 if let (Some(noise), Some(snr), None) = (&cond.noise, cond.snr_db, &p.imported) {
-                    let mix_params = json!({
-                        "condition": cond.name, "snr_db": snr, "seed": p.mix.seed, "audio": audio_params,
-                        "snr_mode": p.mix.snr_mode,
-                        "active_gate_db": (p.mix.snr_mode == "active").then_some(p.mix.active_gate_db),
-                    });
-                    let (u2, root, cname, seed) =
-                        (utts.clone(), p.noise[noise].root.clone(), cond.name.clone(), p.mix.seed);
-                    let mix = graph.add(StageSpec {
-                        id: format!("mix/{name}/{}/{}", cond.name, shard_name(k)),
-                        kind: "mix",
-                        version: 1,
-                        params: mix_params,
-                        inputs: inputs.clone(),
-                        deps: vec![pools[noise]],
-                        work: Box::new(move |ctx| stages::mix(ctx, &u2, &root, &cname, snr, seed, audio, mode)),
-                    });
-                    deps.push(mix);
-                    mixes.push((mix, name.clone(), cond.clone()));
-                    noise_root = Some(p.noise[noise].root.clone());
+                    let noise_root = p.noise[noise].root.as_path();
+                    let settings = stages::mix::MixSettings {
+                        condition: &cond.name,
+                        snr_db: snr,
+                        seed: p.mix.seed,
+                        audio,
+                        audio_params: &audio_params,
+                        snr_mode: &p.mix.snr_mode,
+                        active_gate_db: p.mix.active_gate_db,
+                        mode,
+                        noise_root,
+                    };
+                    let id = format!("mix/{name}/{}/{}", cond.name, shard_name(k));
+                    let m = graph.add(stages::mix::spec(id, utts.clone(), inputs.clone(), pools[noise], &settings))?;
+                    mixes.push((m, name.clone(), cond.clone()));
+                    mix = Some((m, noise_root));
                 }
-                let (cfg, cname, imported) = (p.features.clone(), cond.name.clone(), p.imported.clone());
-                let idx = graph.add(StageSpec {
+                let shard = stages::features::Shard {
                     id: format!("features/{name}/{}/{}", cond.name, shard_name(k)),
-                    kind: "features",
-                    version: 1,
-                    params: feature_params.clone(),
+                    utterances: utts,
                     inputs,
-                    deps,
-                    work: Box::new(move |ctx| {
-                        let noise_root = noise_root.as_deref();
-                        stages::features(ctx, &utts, &cfg, audio, noise_root, &cname, imported.as_ref())
-                    }),
-                });
-                stage_ids.push(idx);
+                    condition: &cond.name,
+                    mix,
+                };
+                stage_ids.push(graph.add(stages::features::spec(&p, feature_params.clone(), audio, shard))?);
             }
             features.insert((name.clone(), cond.name.clone()), stage_ids);
         }
     }
 
     // Training: one per (model, train corpora, seed), shared by the experiments that use it.
-    let classes = p.labels.classes.clone();
+    let classes = &p.labels.classes;
     let mut trains: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
-    let mut evals = Vec::new();
+    let mut evals: Vec<(usize, EvalInfo)> = Vec::new();
     for e in &p.experiments {
         let train_set = e.train.join("+");
         for m in &e.models {
-            let mcfg = p.models[m].clone();
-            for &seed in &mcfg.seeds {
+            for &seed in &p.models[m].seeds {
                 let tkey = (m.clone(), train_set.clone(), seed);
                 let train_idx = match trains.get(&tkey) {
                     Some(&i) => i,
                     None => {
-                        let mut deps: Vec<usize> = e.train.iter().map(|c| manifests[c]).collect();
-                        let n_manifests = deps.len();
-                        for c in &e.train {
-                            deps.extend(&features[&(c.clone(), "clean".to_string())]);
-                        }
-                        let mut params_cfg = serde_json::to_value(&mcfg)?;
-                        params_cfg.as_object_mut().unwrap().remove("seeds");
-                        let (cfg, cls) = (mcfg.clone(), classes.clone());
-                        let inputs = stages::TrainInputs {
-                            features: p.features.clone(),
-                            audio,
-                            channels: p.pipeline.channels.clone(),
-                        };
-                        let i = graph.add(StageSpec {
-                            id: format!("train/{m}/{train_set}/seed{seed}"),
-                            kind: "train",
-                            version: 2,
-                            params: json!({ "model": params_cfg, "seed": seed, "classes": classes }),
-                            inputs: BTreeMap::new(),
-                            deps,
-                            work: Box::new(move |ctx| stages::train(ctx, n_manifests, &cfg, seed, &cls, &inputs)),
-                        });
+                        let ms: Vec<usize> = e.train.iter().map(|c| manifests[c]).collect();
+                        let fs: Vec<usize> =
+                            e.train.iter().flat_map(|c| features[&(c.clone(), "clean".to_string())].clone()).collect();
+                        let i = graph.add(stages::train::spec(&p, m, &train_set, seed, &ms, &fs, audio)?)?;
                         trains.insert(tkey, i);
                         i
                     }
@@ -336,28 +209,16 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         if graph.find(&id).is_some() {
                             continue;
                         }
-                        let mut deps = vec![train_idx, manifests[t]];
-                        deps.extend(&features[&(t.clone(), cond.name.clone())]);
-                        let (cls, cname) = (classes.clone(), cond.name.clone());
-                        let i = graph.add(StageSpec {
-                            id,
-                            kind: "eval",
-                            version: 2,
-                            params: json!({ "condition": cond }),
-                            inputs: BTreeMap::new(),
-                            deps,
-                            work: Box::new(move |ctx| stages::eval(ctx, &cls, &cname)),
-                        });
-                        evals.push((
-                            i,
-                            stages::EvalInfo {
-                                model: m.clone(),
-                                train: train_set.clone(),
-                                test: t.clone(),
-                                condition: cond.name.clone(),
-                                seed,
-                            },
-                        ));
+                        let fs = &features[&(t.clone(), cond.name.clone())];
+                        let i = graph.add(stages::eval::spec(id, classes, cond, train_idx, manifests[t], fs))?;
+                        let info = EvalInfo {
+                            model: m.clone(),
+                            train: train_set.clone(),
+                            test: t.clone(),
+                            condition: cond.name.clone(),
+                            seed,
+                        };
+                        evals.push((i, info));
                     }
                 }
             }
@@ -367,41 +228,15 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     if p.experiments.is_empty() {
         return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, mixes, trains, fingerprints: fp });
     }
-    let info: Vec<stages::EvalInfo> = evals.iter().map(|(_, i)| i.clone()).collect();
-    let report_params = json!({
-        "pipeline_name": p.pipeline.name,
-        "pipeline_sha256": p.file_sha256,
-        "models": p.models.keys().collect::<Vec<_>>(),
-        "report": p.report,
-        "conditions": conds,
-        "classes": classes,
-        "experiments": p.experiments.iter().map(|e| json!({"name": e.name, "train": e.train, "test": e.test, "models": e.models})).collect::<Vec<_>>(),
-        "evals": info,
-    });
-    let pipeline_for_report = p.clone();
-    // The manifests of the corpora the experiments use, for the label map and split sizes.
-    let used: Vec<String> = manifests.keys().filter(|c| used.contains(*c)).cloned().collect();
-    let report_inputs = stages::ReportInputs {
-        mixes: mixes.iter().map(|(_, c, n)| (c.clone(), n.name.clone())).collect(),
-        pools: pools.keys().cloned().collect(),
-        trains: trains.keys().cloned().collect(),
-        manifests: used.clone(),
+    let inputs = stages::report::ReportInputs {
+        evals,
+        mixes: mixes.iter().map(|(i, c, n)| (*i, c.clone(), n.name.clone())).collect(),
+        pools: pools.iter().map(|(n, &i)| (i, n.clone())).collect(),
+        trains: trains.iter().map(|(t, &i)| (i, t.clone())).collect(),
+        // The manifests of the corpora the experiments use, for the label map and split sizes.
+        manifests: manifests.iter().filter(|(c, _)| used.contains(c)).map(|(c, &i)| (i, c.clone())).collect(),
     };
-    let mut deps: Vec<usize> = evals.iter().map(|(i, _)| *i).collect();
-    deps.extend(mixes.iter().map(|(i, _, _)| *i));
-    deps.extend(pools.values());
-    deps.extend(trains.values());
-    deps.extend(used.iter().map(|c| manifests[c]));
-    let report = graph.add(StageSpec {
-        id: format!("report/{}", p.pipeline.name),
-        kind: "report",
-        version: 4,
-        params: report_params,
-        inputs: BTreeMap::new(),
-        deps,
-        work: Box::new(move |ctx| stages::report(ctx, &pipeline_for_report, &info, &report_inputs)),
-    });
-
+    let report = graph.add(stages::report::spec(&p, &conds, inputs))?;
     Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, trains, fingerprints: fp })
 }
 
@@ -513,7 +348,7 @@ pub fn write_mixtures(
             .map(|(idx, corpus, cond)| {
                 let st = &planned.graph.stages[*idx];
                 let entry = cache.entry_dir(st.kind, &st.key);
-                let recipes = stages::read_recipes(&entry)?;
+                let recipes = stages::mix::read_recipes(&entry)?;
                 let noise_root = &p.noise[cond.noise.as_deref().unwrap_or_default()].root;
                 let by_id: BTreeMap<&str, &Utterance> =
                     planned.scans[corpus].utterances.iter().map(|u| (u.id.as_str(), u)).collect();

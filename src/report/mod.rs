@@ -22,19 +22,11 @@ use anyhow::Context;
 
 use crate::audio::noise::NoisePools;
 use crate::config::Pipeline;
-use crate::pipeline::stages::{EvalInfo, IngestReport, MixStats};
-use crate::pipeline::{conditions, Condition};
+pub use crate::records::Predictions;
+use crate::records::{Condition, EvalInfo, IngestReport, MixStats};
 use crate::train::metrics::Metrics;
 
 pub use compare::Comparison;
-
-/// Per-utterance predictions of one eval stage, classes as indices into `[labels] classes`.
-pub struct Predictions {
-    pub ids: Vec<String>,
-    pub truth: Vec<usize>,
-    pub pred: Vec<usize>,
-    pub probs: Vec<Vec<f32>>,
-}
 
 /// One eval stage's results and the keys of the stages that made them.
 pub struct EvalResult {
@@ -148,7 +140,18 @@ impl<'a> Results<'a> {
         seeds.sort();
         seeds.dedup();
         let comparisons = compare::compare_all(&groups, &models, &p.report, p.labels.classes.len(), metric);
-        Results { p, metric, models, pairs, trains, tests, conditions: conditions(p), groups, comparisons, seeds }
+        Results {
+            p,
+            metric,
+            models,
+            pairs,
+            trains,
+            tests,
+            conditions: Condition::grid(p.mix.noise.as_deref().unwrap_or_default(), &p.mix.snr_db),
+            groups,
+            comparisons,
+            seeds,
+        }
     }
 
     pub fn reference(&self) -> Option<&str> {

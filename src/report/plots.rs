@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::tables::file_safe;
 use super::{metric_label, Results};
-use crate::pipeline::Condition;
+use crate::records::Condition;
 
 const FONT: &str = "sans-serif";
 /// Okabe–Ito: distinguishable for colour-blind readers.

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{ReportData, Results};
 use crate::audio::noise::{categories, NoiseFile};
 use crate::config::{Corpus, Pipeline};
-use crate::pipeline::conditions;
+use crate::records::Condition;
 
 /// Three decimals, without the "-0.000" that rounding a tiny negative gives.
 fn db3(x: f64) -> String {
@@ -42,7 +42,8 @@ fn category_list(files: &[NoiseFile]) -> String {
 type Totals = (usize, usize, usize, f64, f64, f64);
 
 fn mix_totals(p: &Pipeline, data: &ReportData) -> BTreeMap<(String, usize, String), Totals> {
-    let order: Vec<String> = conditions(p).into_iter().map(|c| c.name).collect();
+    let noise = p.mix.noise.as_deref().unwrap_or_default();
+    let order: Vec<String> = Condition::grid(noise, &p.mix.snr_db).into_iter().map(|c| c.name).collect();
     let rank = |c: &str| order.iter().position(|o| o == c).unwrap_or(usize::MAX);
     let mut agg: BTreeMap<(String, usize, String), Totals> = BTreeMap::new();
     for (corpus, s) in &data.mix_stats {
@@ -155,7 +156,7 @@ fn seeds_of_models(p: &Pipeline, r: &Results) -> String {
         .join("; ")
 }
 
-fn split_counts(report: &crate::pipeline::stages::IngestReport) -> BTreeMap<&str, usize> {
+fn split_counts(report: &crate::records::IngestReport) -> BTreeMap<&str, usize> {
     let mut by_split: BTreeMap<&str, usize> = BTreeMap::new();
     for per_split in report.counts.values() {
         for (split, n) in per_split {

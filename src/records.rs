@@ -1,0 +1,91 @@
+//! The record types that stages write and other stages (and the report) read: one definition shared by
+//! producer and consumer. This room is a leaf: it imports nothing of the crate but `error`, so every
+//! other room may depend on it without making a cycle.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A test condition: clean, or one noise source at one SNR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub name: String,
+    pub noise: Option<String>,
+    pub snr_db: Option<f64>,
+}
+
+impl Condition {
+    pub fn clean() -> Condition {
+        Condition { name: "clean".into(), noise: None, snr_db: None }
+    }
+
+    pub fn noisy(noise: &str, snr: f64) -> Condition {
+        Condition { name: format!("{noise}.snr{snr}"), noise: Some(noise.into()), snr_db: Some(snr) }
+    }
+
+    /// The conditions of a pipeline in table order: clean, then each noise source × each SNR.
+    pub fn grid(noise: &[String], snr_db: &[f64]) -> Vec<Condition> {
+        let mut out = vec![Condition::clean()];
+        for n in noise {
+            out.extend(snr_db.iter().map(|&snr| Condition::noisy(n, snr)));
+        }
+        out
+    }
+}
+
+/// What the report needs to know about each eval it reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalInfo {
+    pub model: String,
+    pub train: String,
+    pub test: String,
+    pub condition: String,
+    pub seed: u64,
+}
+
+/// Per-condition mixing statistics (a mix stage's stats.json): how many were mixed, skipped and
+/// rescaled against clipping, and the achieved SNR (measured on the written mixture).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixStats {
+    pub condition: String,
+    pub mixed: usize,
+    pub skipped: usize,
+    /// Mixtures scaled down to avoid clipping (the SNR is kept).
+    pub clipped: usize,
+    /// None when nothing was mixed (JSON has no NaN).
+    pub achieved_mean_db: Option<f64>,
+    pub achieved_min_db: Option<f64>,
+    pub achieved_max_db: Option<f64>,
+}
+
+/// Ingestion summary (a manifest stage's ingest.json): counts by unified label × split, speakers per
+/// split, what was dropped and why, and the problems met (missing, unlabeled or unreadable files,
+/// malformed lines).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub corpus: String,
+    pub kind: String,
+    pub utterances: usize,
+    pub labeled: usize,
+    /// unified label → split → count
+    pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+    /// split → distinct known speakers ("unknown" speakers are counted under `unknown_speaker_utterances`)
+    pub speakers_per_split: BTreeMap<String, usize>,
+    pub unknown_speaker_utterances: usize,
+    /// Speakers found in more than one of train / dev / test (a leak in the corpus's own partition).
+    pub leaked_speakers: Vec<String>,
+    pub dropped: BTreeMap<String, usize>,
+    /// fault kind ("missing audio", "unlabeled audio", "unreadable audio", ...) → count
+    pub problems: BTreeMap<String, usize>,
+    pub hours: f64,
+}
+
+/// Per-utterance predictions of one eval stage (predictions.parquet), classes as indices into
+/// `[labels] classes`.
+#[derive(Debug, Clone)]
+pub struct Predictions {
+    pub ids: Vec<String>,
+    pub truth: Vec<usize>,
+    pub pred: Vec<usize>,
+    pub probs: Vec<Vec<f32>>,
+}

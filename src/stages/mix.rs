@@ -1,0 +1,196 @@
+//! `mix/<corpus>/<condition>/shardNN`: mixing recipes (noise file, offset, gain, anti-clipping scale)
+//! for one shard's test utterances at one SNR, with the achieved SNR measured on each mixture
+//! (recipes.parquet, stats.json). Mixtures themselves are never stored: the features stage replays
+//! the recipes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{corpus_of, fault, read_json, write_json, Work};
+use crate::audio::mix::{self, Recipe, SnrMode};
+use crate::audio::AudioIn;
+use crate::corpus::Utterance;
+use crate::engine::{StageCtx, StageSpec};
+use crate::error::Fault;
+use crate::records::MixStats;
+use crate::table::{self, Columns};
+
+pub const KIND: &str = "mix";
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+pub struct Job {
+    #[serde(with = "super::located")]
+    utterances: Vec<Utterance>,
+    noise_root: PathBuf,
+    condition: String,
+    snr_db: f64,
+    seed: u64,
+    audio: AudioIn,
+    mode: SnrMode,
+}
+
+/// What a mix stage's key covers besides its utterances and its pool.
+pub struct MixSettings<'a> {
+    pub condition: &'a str,
+    pub snr_db: f64,
+    pub seed: u64,
+    pub audio: AudioIn,
+    /// The pipeline's audio settings as they appear in keys.
+    pub audio_params: &'a serde_json::Value,
+    pub snr_mode: &'a str,
+    pub active_gate_db: f64,
+    pub mode: SnrMode,
+    pub noise_root: &'a Path,
+}
+
+/// `id` names the stage; `inputs` holds the shard's audio identity; `pool` is the noise pool stage.
+pub fn spec(
+    id: String,
+    utterances: Vec<Utterance>,
+    inputs: BTreeMap<String, String>,
+    pool: usize,
+    s: &MixSettings,
+) -> StageSpec {
+    let params = json!({
+        "condition": s.condition, "snr_db": s.snr_db, "seed": s.seed, "audio": s.audio_params,
+        "snr_mode": s.snr_mode,
+        "active_gate_db": (s.snr_mode == "active").then_some(s.active_gate_db),
+    });
+    StageSpec {
+        id,
+        kind: KIND,
+        version: VERSION,
+        params,
+        inputs,
+        deps: vec![("pool", pool)],
+        job: Box::new(Job {
+            utterances,
+            noise_root: s.noise_root.to_path_buf(),
+            condition: s.condition.to_string(),
+            snr_db: s.snr_db,
+            seed: s.seed,
+            audio: s.audio,
+            mode: s.mode,
+        }),
+    }
+}
+
+/// Decoded noise files, loaded once per shard.
+pub(super) struct NoiseBank<'a> {
+    root: &'a Path,
+    audio: AudioIn,
+    loaded: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+}
+
+impl<'a> NoiseBank<'a> {
+    pub(super) fn new(root: &'a Path, audio: AudioIn) -> NoiseBank<'a> {
+        NoiseBank { root, audio, loaded: Default::default() }
+    }
+
+    pub(super) fn get(&self, rel: &str) -> anyhow::Result<Arc<Vec<f32>>> {
+        if let Some(x) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(rel) {
+            return Ok(x.clone());
+        }
+        let x = Arc::new(self.audio.load(&self.root.join(rel))?);
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(rel.to_string(), x.clone());
+        Ok(x)
+    }
+}
+
+impl Work for Job {
+    fn run(&self, ctx: &StageCtx) -> anyhow::Result<Vec<Fault>> {
+        let pools = super::noise_pool::read_pools(ctx.input("pool")?)?;
+        let (audio, condition, seed) = (self.audio, self.condition.as_str(), self.seed);
+        let bank = NoiseBank::new(&self.noise_root, audio);
+        let results: Vec<Result<(Recipe, f64), Fault>> = self
+            .utterances
+            .par_iter()
+            .map(|u| {
+                let corpus = corpus_of(&u.id);
+                let speech = audio.load(&u.path).map_err(|e| fault(u, corpus, "unreadable audio", e))?;
+                let (idx, mut rng) = mix::choose(&pools.test, &u.id, condition, seed)
+                    .ok_or_else(|| fault(u, corpus, "mix skipped", mix::Skip::NoNoise))?;
+                let file = &pools.test[idx];
+                let noise = bank.get(&file.path).map_err(|e| fault(u, corpus, "unreadable noise", e))?;
+                let r = mix::make_recipe(&u.id, &speech, file, &noise, &mut rng, self.snr_db, seed, self.mode)
+                    .map_err(|s| fault(u, corpus, "mix skipped", s))?;
+                let achieved = mix::achieved_snr_db(&speech, &mix::apply(&speech, &noise, &r), &r, self.mode);
+                Ok((r, achieved))
+            })
+            .collect();
+        let mut faults = Vec::new();
+        let mut recipes = Vec::new();
+        let mut achieved = Vec::new();
+        for r in results {
+            match r {
+                Ok((r, a)) => {
+                    recipes.push(r);
+                    achieved.push(a);
+                }
+                Err(f) => faults.push(f),
+            }
+        }
+        write_json(&ctx.out.join("stats.json"), &mix_stats(condition, &recipes, &achieved, &faults))?;
+        let batch = Columns::new()
+            .strings("utterance", recipes.iter().map(|r| &r.utterance))
+            .strings("noise_file", recipes.iter().map(|r| &r.noise_file))
+            .strings("noise_sha256", recipes.iter().map(|r| &r.noise_sha256))
+            .i64s("offset", recipes.iter().map(|r| r.offset as i64))
+            .f64s("gain", recipes.iter().map(|r| r.gain))
+            .f64s("scale", recipes.iter().map(|r| r.scale))
+            .f64s("snr_db", recipes.iter().map(|r| r.snr_db))
+            .i64s("seed", recipes.iter().map(|r| r.seed as i64))
+            .f64s("achieved_snr_db", achieved.iter().copied())
+            .batch()?;
+        table::write_parquet(&ctx.out.join("recipes.parquet"), &batch, &[])?;
+        Ok(faults)
+    }
+}
+
+fn mix_stats(condition: &str, recipes: &[Recipe], achieved: &[f64], faults: &[Fault]) -> MixStats {
+    let n = achieved.len().max(1) as f64;
+    MixStats {
+        condition: condition.to_string(),
+        mixed: recipes.len(),
+        skipped: faults.len(),
+        clipped: recipes.iter().filter(|r| r.scale < 1.0).count(),
+        achieved_mean_db: (!achieved.is_empty()).then(|| achieved.iter().sum::<f64>() / n),
+        achieved_min_db: achieved.iter().cloned().reduce(f64::min),
+        achieved_max_db: achieved.iter().cloned().reduce(f64::max),
+    }
+}
+
+pub fn read_stats(dir: &Path) -> anyhow::Result<MixStats> {
+    read_json(&dir.join("stats.json"))
+}
+
+pub fn read_recipes(dir: &Path) -> anyhow::Result<Vec<Recipe>> {
+    let b = table::read_parquet(&dir.join("recipes.parquet"))?;
+    let (utt, nf, nh) =
+        (table::strings(&b, "utterance")?, table::strings(&b, "noise_file")?, table::strings(&b, "noise_sha256")?);
+    let (off, gain, scale, snr, seed) = (
+        table::i64s(&b, "offset")?,
+        table::f64s(&b, "gain")?,
+        table::f64s(&b, "scale")?,
+        table::f64s(&b, "snr_db")?,
+        table::i64s(&b, "seed")?,
+    );
+    Ok((0..utt.len())
+        .map(|i| Recipe {
+            utterance: utt[i].clone(),
+            noise_file: nf[i].clone(),
+            noise_sha256: nh[i].clone(),
+            offset: off[i] as u64,
+            gain: gain[i],
+            scale: scale[i],
+            snr_db: snr[i],
+            seed: seed[i] as u64,
+        })
+        .collect())
+}

@@ -1,0 +1,145 @@
+//! `report/<pipeline>`: the paper tables, plots and long results of every eval, rendered by the
+//! `report` room from records read here (metrics, predictions, mix stats, noise pools, model cards,
+//! ingest summaries). It never trains: everything it reads is a committed entry.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{eval, key_of, manifest, mix, noise_pool, train, Work};
+use crate::config::Pipeline;
+use crate::engine::{StageCtx, StageSpec};
+use crate::error::Fault;
+use crate::records::{Condition, EvalInfo};
+
+pub const KIND: &str = "report";
+const VERSION: u32 = 4;
+
+/// What the report reads, in the order of its inputs of the same name.
+#[derive(Serialize, Deserialize)]
+pub struct Job {
+    pipeline: Pipeline,
+    /// One per input "evals".
+    evals: Vec<EvalInfo>,
+    /// One (corpus, condition) per input "mixes".
+    mixes: Vec<(String, String)>,
+    /// One noise source name per input "pools".
+    pools: Vec<String>,
+    /// One (model, train corpora, seed) per input "trains".
+    trains: Vec<(String, String, u64)>,
+    /// One corpus name per input "manifests".
+    manifests: Vec<String>,
+}
+
+/// The stages the report reads, each with what it is.
+pub struct ReportInputs {
+    pub evals: Vec<(usize, EvalInfo)>,
+    pub mixes: Vec<(usize, String, String)>,
+    pub pools: Vec<(usize, String)>,
+    pub trains: Vec<(usize, (String, String, u64))>,
+    pub manifests: Vec<(usize, String)>,
+}
+
+pub fn spec(p: &Pipeline, conditions: &[Condition], r: ReportInputs) -> StageSpec {
+    let info: Vec<EvalInfo> = r.evals.iter().map(|(_, i)| i.clone()).collect();
+    let params = json!({
+        "pipeline_name": p.pipeline.name,
+        "pipeline_sha256": p.file_sha256,
+        "models": p.models.keys().collect::<Vec<_>>(),
+        "report": p.report,
+        "conditions": conditions,
+        "classes": p.labels.classes,
+        "experiments": p.experiments.iter().map(|e| json!({"name": e.name, "train": e.train, "test": e.test, "models": e.models})).collect::<Vec<_>>(),
+        "evals": info,
+    });
+    let mut deps: Vec<(&'static str, usize)> = r.evals.iter().map(|(i, _)| ("evals", *i)).collect();
+    deps.extend(r.mixes.iter().map(|(i, _, _)| ("mixes", *i)));
+    deps.extend(r.pools.iter().map(|(i, _)| ("pools", *i)));
+    deps.extend(r.trains.iter().map(|(i, _)| ("trains", *i)));
+    deps.extend(r.manifests.iter().map(|(i, _)| ("manifests", *i)));
+    StageSpec {
+        id: format!("report/{}", p.pipeline.name),
+        kind: KIND,
+        version: VERSION,
+        params,
+        inputs: BTreeMap::new(),
+        deps,
+        job: Box::new(Job {
+            pipeline: p.clone(),
+            evals: info,
+            mixes: r.mixes.into_iter().map(|(_, c, n)| (c, n)).collect(),
+            pools: r.pools.into_iter().map(|(_, n)| n).collect(),
+            trains: r.trains.into_iter().map(|(_, t)| t).collect(),
+            manifests: r.manifests.into_iter().map(|(_, n)| n).collect(),
+        }),
+    }
+}
+
+/// The entries under `name` must pair one to one with what the job lists for them.
+fn paired<'a, T>(
+    ctx: &'a StageCtx,
+    name: &str,
+    listed: &'a [T],
+) -> anyhow::Result<Vec<(&'a std::path::PathBuf, &'a T)>> {
+    let dirs = ctx.inputs(name);
+    anyhow::ensure!(
+        dirs.len() == listed.len(),
+        "report: {} input(s) \"{name}\" for {} listed",
+        dirs.len(),
+        listed.len()
+    );
+    Ok(dirs.iter().zip(listed).collect())
+}
+
+impl Work for Job {
+    fn run(&self, ctx: &StageCtx) -> anyhow::Result<Vec<Fault>> {
+        let p = &self.pipeline;
+        let train_dirs = paired(ctx, "trains", &self.trains)?;
+        let train_key: HashMap<(&str, &str, u64), String> =
+            train_dirs.iter().map(|(d, (m, t, s))| ((m.as_str(), t.as_str(), *s), key_of(d))).collect();
+        let evals = paired(ctx, "evals", &self.evals)?
+            .par_iter()
+            .map(|(dir, i)| {
+                Ok(crate::report::EvalResult {
+                    info: (*i).clone(),
+                    eval_key: key_of(dir),
+                    train_key: train_key
+                        .get(&(i.model.as_str(), i.train.as_str(), i.seed))
+                        .cloned()
+                        .unwrap_or_default(),
+                    metrics: eval::read_metrics(dir)?,
+                    predictions: eval::read_predictions(dir, &p.labels.classes)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut mix_stats = Vec::new();
+        for (dir, (corpus, _)) in paired(ctx, "mixes", &self.mixes)? {
+            mix_stats.push((corpus.clone(), mix::read_stats(dir)?));
+        }
+        let mut pools = Vec::new();
+        for (dir, name) in paired(ctx, "pools", &self.pools)? {
+            pools.push((name.clone(), noise_pool::read_pools(dir)?));
+        }
+        let mut trains = Vec::new();
+        for (dir, (model, train, seed)) in train_dirs {
+            let card = train::read_card(dir)?;
+            trains.push(crate::report::TrainRun {
+                model: model.clone(),
+                train: train.clone(),
+                seed: *seed,
+                key: key_of(dir),
+                seconds: card.log.seconds + card.encoder_log.as_ref().map_or(0.0, |l| l.seconds),
+                epochs: card.log.epochs_run,
+            });
+        }
+        let mut ingest = Vec::new();
+        for (dir, name) in paired(ctx, "manifests", &self.manifests)? {
+            ingest.push((name.clone(), manifest::read_ingest_report(dir)?));
+        }
+        let data = crate::report::ReportData { evals, mix_stats, pools, ingest, trains };
+        crate::report::render(p, &data, &ctx.out)?;
+        Ok(Vec::new())
+    }
+}
