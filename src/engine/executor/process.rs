@@ -25,7 +25,8 @@ impl Executor for Process {
 
     fn run(&self, graph: &Graph, idx: usize, ctx: &StageCtx) -> anyhow::Result<usize> {
         let doc = JobDoc::new(graph, idx, ctx, self.threads)?;
-        let path = PathBuf::from(format!("{}.job.json", ctx.out.display()));
+        // Absolute, like every path in the document: the child may run elsewhere.
+        let path = PathBuf::from(format!("{}.job.json", doc.out.display()));
         std::fs::write(&path, serde_json::to_vec(&doc)?).with_context(|| format!("writing {}", path.display()))?;
         let out = Command::new(&self.program)
             .args(&self.args)
