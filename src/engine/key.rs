@@ -48,4 +48,35 @@ mod tests {
         assert_ne!(stage_key("k", 1, &a, &inputs), stage_key("k", 2, &a, &inputs));
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
+
+    /// Keys name cache entries that outlive a build: the encoding must never drift (serde_json's float
+    /// formatting, map order, the document's field names). These hashes are pinned; a change here
+    /// orphans every user's cache and must be a deliberate, documented one. The same hashes come out of
+    /// Python's `json.dumps(doc, sort_keys=True, separators=(",", ":"))` + hashlib (an outside check).
+    #[test]
+    fn golden_keys_are_pinned() {
+        let params = serde_json::json!({
+            "lr": 1e-3,
+            "snr_db": -5.0,
+            "loss_diff": 0.1,
+            "hidden": [128],
+            "schedule": "cosine",
+            "nested": { "b": 2, "a": [0.5, -0.25] },
+        });
+        let mut inputs = BTreeMap::new();
+        inputs.insert("features/synth_a/clean/shard00".to_string(), "ab".repeat(32));
+        inputs.insert("audio".to_string(), "0f".repeat(32));
+        assert_eq!(
+            serde_json::to_string(&params).unwrap(),
+            r#"{"hidden":[128],"loss_diff":0.1,"lr":0.001,"nested":{"a":[0.5,-0.25],"b":2},"schedule":"cosine","snr_db":-5.0}"#
+        );
+        assert_eq!(
+            stage_key("train", 2, &params, &inputs),
+            "4f52e73baf353b6679c1c98df871e2aefb6bcf6c215d2bf1bd2bd892fcff606b"
+        );
+        assert_eq!(
+            stage_key("eval", 2, &serde_json::json!({}), &BTreeMap::new()),
+            "61ced5929c30600dbceb11b28f06cdb9b3432c4f81beba97ad3c3d5c192c4596"
+        );
+    }
 }
