@@ -202,6 +202,10 @@ fn cross_corpus_pipeline_runs_unchanged_on_the_synthesised_corpora() {
     for pair in ["iemocap → cremad", "cremad → msp_podcast", "msp_podcast → iemocap"] {
         assert!(md.contains(pair), "{pair} missing from {md}");
     }
+    // The main job runs the method and its baselines.
+    for model in ["mlp", "edrl", "mbpls", "edrl_mea"] {
+        assert!(md.contains(&format!("| {model} |")), "model {model} missing from {md}");
+    }
     // Without the variables: one clear error naming the first one.
     let out = ws.cmd(&["plan", "pipelines/cross_corpus.toml"]);
     assert_eq!(out.status.code(), Some(2));
