@@ -15,6 +15,7 @@ pub mod report;
 pub mod rng;
 pub mod table;
 pub mod train;
+pub mod util;
 
 /// Version recorded in every cache entry's meta.json.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
