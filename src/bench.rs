@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::audio::mix::{self, SnrMode};
 use crate::audio::noise::NoiseFile;
 use crate::audio::{AudioIn, ChannelPolicy};
-use crate::corpus::find_files;
+use crate::util::fs::find_files;
 
 #[derive(Debug, Serialize)]
 pub struct MixBench {

@@ -17,6 +17,7 @@ pub mod rng;
 pub mod stages;
 pub mod table;
 pub mod train;
+pub mod util;
 
 /// Version recorded in every cache entry's meta.json.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::NoiseSource;
-use crate::corpus::cremad::csv_fields;
-use crate::corpus::find_files;
 use crate::error::user_error;
 use crate::rng::stable_u64;
+use crate::util::csv;
+use crate::util::fs::{find_files, list_dir, Entries};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NoiseFile {
@@ -72,13 +72,7 @@ pub fn list_source(src: &NoiseSource) -> anyhow::Result<Vec<Listed>> {
         }
         "demand" => {
             let channel = format!("ch{:02}.wav", sel.channel.unwrap_or(1));
-            let mut envs: Vec<String> = std::fs::read_dir(root)
-                .map_err(|e| err(format!("{}: {e}", root.display())))?
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            envs.sort();
+            let mut envs = list_dir(root, Entries::Dirs).map_err(|e| err(format!("{}: {e}", root.display())))?;
             if let Some(wanted) = &sel.environments {
                 for w in wanted {
                     if !envs.contains(w) {
@@ -100,20 +94,19 @@ pub fn list_source(src: &NoiseSource) -> anyhow::Result<Vec<Listed>> {
             let meta = root.join("meta/esc50.csv");
             let text = std::fs::read_to_string(&meta)
                 .map_err(|e| err(format!("{}: {e} (is this ESC-50?)", meta.display())))?;
-            let mut lines = text.lines().enumerate();
-            let header = lines.next().map(|(_, h)| csv_fields(h)).unwrap_or_default();
-            let col = |n: &str| header.iter().position(|h| h == n);
+            let table = csv::parse(&text, &meta).map_err(|e| err(format!("{e:#}")))?;
+            let (header, col) = (&table.header, |n: &str| table.column(n));
             let (Some(c_file), Some(c_fold), Some(c_cat)) = (col("filename"), col("fold"), col("category")) else {
                 return Err(err(format!("{}:1: expected columns filename, fold, category", meta.display())));
             };
             let mut out = Vec::new();
-            for (i, line) in lines {
-                let f = csv_fields(line);
+            for row in &table.rows {
+                let f = &row.fields;
                 if f.len() < header.len() {
                     return Err(err(format!(
                         "{}:{}: {} fields, the header has {}",
                         meta.display(),
-                        i + 1,
+                        row.line,
                         f.len(),
                         header.len()
                     )));

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::config::Corpus;
 use crate::error::Fault;
+use crate::util::csv::{self, Table};
+use crate::util::fs::{list_dir, Entries};
 
 use super::{file_fault, Scan, Utterance};
 
@@ -35,37 +37,28 @@ pub fn parse_name(name: &str) -> Result<(String, String, String, String), String
     Ok((actor.into(), sentence.into(), emotion.into(), level.into()))
 }
 
-/// Minimal CSV field splitter for the corpus's quoted, comma-separated files.
-pub fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.trim_end_matches(['\r', '\n']).chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-/// The text of a metadata file, or a "missing metadata" fault saying what is lost without it.
-fn read_metadata(path: &Path, corpus: &str, consequence: &str, faults: &mut Vec<Fault>) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Some(t),
+/// A metadata CSV file, or a "missing metadata" fault saying what is lost without it.
+fn read_metadata(path: &Path, corpus: &str, consequence: &str, faults: &mut Vec<Fault>) -> Option<Table> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
         Err(e) => {
             faults.push(file_fault(
                 corpus,
                 path.display().to_string(),
                 "missing metadata",
                 format!("{e}; {consequence}"),
+            ));
+            return None;
+        }
+    };
+    match csv::parse(&text, path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            faults.push(file_fault(
+                corpus,
+                path.display().to_string(),
+                "malformed file",
+                format!("{e:#}; {consequence}"),
             ));
             None
         }
@@ -75,16 +68,13 @@ fn read_metadata(path: &Path, corpus: &str, consequence: &str, faults: &mut Vec<
 /// Actor id → (sex, age) from VideoDemographics.csv.
 fn read_demographics(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, (String, Option<u32>)> {
     let mut out = BTreeMap::new();
-    let Some(text) = read_metadata(path, corpus, "gender and age left unknown", faults) else { return out };
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f = csv_fields(line);
+    let Some(table) = read_metadata(path, corpus, "gender and age left unknown", faults) else { return out };
+    for row in &table.rows {
+        let f = &row.fields;
         if f.len() < 3 {
             faults.push(file_fault(
                 corpus,
-                format!("VideoDemographics.csv:{}", i + 1),
+                format!("VideoDemographics.csv:{}", row.line),
                 "malformed line",
                 "expected \"ActorID\",\"Age\",\"Sex\",\"Race\",\"Ethnicity\"",
             ));
@@ -98,12 +88,8 @@ fn read_demographics(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTre
 /// File stem → perceived voice vote (a letter, or letters joined by ':' for a tie) from summaryTable.csv.
 fn read_voice_votes(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(text) = read_metadata(path, corpus, "no perceived labels", faults) else { return out };
-    let mut lines = text.lines().enumerate();
-    let header = lines.next().map(|(_, h)| csv_fields(h)).unwrap_or_default();
-    let (Some(fname), Some(vote)) =
-        (header.iter().position(|h| h == "FileName"), header.iter().position(|h| h == "VoiceVote"))
-    else {
+    let Some(table) = read_metadata(path, corpus, "no perceived labels", faults) else { return out };
+    let (Some(fname), Some(vote)) = (table.column("FileName"), table.column("VoiceVote")) else {
         faults.push(file_fault(
             corpus,
             "processedResults/summaryTable.csv:1",
@@ -112,12 +98,12 @@ fn read_voice_votes(path: &Path, corpus: &str, faults: &mut Vec<Fault>) -> BTree
         ));
         return out;
     };
-    for (i, line) in lines {
-        let f = csv_fields(line);
+    for row in &table.rows {
+        let f = &row.fields;
         if f.len() <= fname.max(vote) {
             faults.push(file_fault(
                 corpus,
-                format!("processedResults/summaryTable.csv:{}", i + 1),
+                format!("processedResults/summaryTable.csv:{}", row.line),
                 "malformed line",
                 "fewer fields than the header",
             ));
@@ -143,15 +129,13 @@ fn vote_code(letter: &str) -> Option<&'static str> {
 pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     let mut s = Scan::new(&corpus.name);
     let audio_dir = corpus.root.join("AudioWAV");
-    let rd = std::fs::read_dir(&audio_dir).map_err(|e| {
+    let names = list_dir(&audio_dir, Entries::All).map_err(|e| {
         crate::error::user_error(format!(
             "corpus \"{}\": cannot list {}: {e} (is this a CREMA-D folder?)",
             corpus.name,
             audio_dir.display()
         ))
     })?;
-    let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
     let demo_path = corpus.root.join("VideoDemographics.csv");
     let demographics = read_demographics(&demo_path, &corpus.name, &mut s.faults);
     s.metadata_files.push(("VideoDemographics.csv".into(), demo_path));
@@ -208,6 +192,7 @@ mod tests {
         assert!(parse_name("1001_DFA_ANG_XY.wav").unwrap_err().contains("level"));
         assert!(parse_name("101_DFA_ANG_XX.wav").unwrap_err().contains("4 digits"));
         assert!(parse_name("notes.txt").is_err());
-        assert_eq!(csv_fields(r#"1001,51,"Male","Caucasian","Not Hispanic""#)[2], "Male");
+        let demographics = r#"1001,51,"Male","Caucasian","Not Hispanic""#;
+        assert_eq!(csv::parse(demographics, Path::new("VideoDemographics.csv")).unwrap().header[2], "Male");
     }
 }

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::config::Corpus;
+use crate::util::csv;
 
-use super::cremad::csv_fields;
 use super::{file_fault, Scan, Utterance};
 
 pub const FILE: &str = "manifest.csv";
@@ -16,11 +16,9 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| crate::error::user_error(format!("corpus \"{}\": {}: {e}", corpus.name, path.display())))?;
     s.metadata_files.push((FILE.into(), path.clone()));
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = lines
-        .next()
-        .map(|(_, h)| csv_fields(h).into_iter().map(|h| h.trim().to_string()).collect())
-        .unwrap_or_default();
+    let table =
+        csv::parse(&text, &path).map_err(|e| crate::error::user_error(format!("corpus \"{}\": {e:#}", corpus.name)))?;
+    let header: Vec<String> = table.header.iter().map(|h| h.trim().to_string()).collect();
     let col = |n: &str| header.iter().position(|h| h == n);
     let (Some(c_path), Some(c_label), Some(c_speaker)) = (col("path"), col("label"), col("speaker")) else {
         return Err(crate::error::user_error(format!(
@@ -37,15 +35,12 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
         )));
     }
     let mut seen = BTreeSet::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f = csv_fields(line);
+    for row in &table.rows {
+        let (f, line) = (&row.fields, row.line);
         if f.len() != header.len() {
             s.faults.push(file_fault(
                 &corpus.name,
-                format!("{FILE}:{}", i + 1),
+                format!("{FILE}:{line}"),
                 "malformed line",
                 format!("{} fields, the header has {}", f.len(), header.len()),
             ));
@@ -53,7 +48,7 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
         }
         let rel = f[c_path].trim().to_string();
         if !seen.insert(rel.clone()) {
-            s.faults.push(file_fault(&corpus.name, format!("{FILE}:{}", i + 1), "duplicate utterance", rel));
+            s.faults.push(file_fault(&corpus.name, format!("{FILE}:{line}"), "duplicate utterance", rel));
             continue;
         }
         let native_id = rel.trim_end_matches(".wav").to_string();

@@ -2,8 +2,9 @@
 //! Letters: W anger, L boredom, E disgust, A fear, F happiness, T sadness, N neutral.
 
 use crate::config::Corpus;
+use crate::util::fs::find_files;
 
-use super::{file_fault, find_files, Scan, Utterance};
+use super::{file_fault, Scan, Utterance};
 
 const MALE: [&str; 5] = ["03", "10", "11", "12", "15"];
 const FEMALE: [&str; 5] = ["08", "09", "13", "14", "16"];

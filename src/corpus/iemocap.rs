@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Corpus;
+use crate::util::fs::{find_files, list_dir, Entries};
 
-use super::{file_fault, find_files, Scan, Utterance};
+use super::{file_fault, Scan, Utterance};
 
 /// The parts of an utterance id: (dialog, session number, speaker letter 'F' or 'M').
 pub fn parse_id(id: &str) -> Result<(String, u32, char), String> {
@@ -82,16 +83,11 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     for n in &sessions {
         let eval_dir = format!("Session{n}/dialog/EmoEvaluation");
         // Top-level *.txt only: Categorical/, Attribute/ and Self-evaluation/ hold per-rater files.
-        let mut files: Vec<String> = std::fs::read_dir(root.join(&eval_dir))
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().is_file())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.ends_with(".txt") && !n.starts_with("._"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
+        let files: Vec<String> = list_dir(&root.join(&eval_dir), Entries::Files)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.ends_with(".txt") && !n.starts_with("._"))
+            .collect();
         for f in files {
             let rel = format!("{eval_dir}/{f}");
             let text = match std::fs::read(root.join(&rel)) {

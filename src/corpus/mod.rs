@@ -179,27 +179,6 @@ pub fn file_fault(corpus: &str, file: impl Into<String>, what: &str, detail: imp
     }
 }
 
-/// Every file under `dir` whose name ends in `ext` (case-insensitive), recursively, relative to `root`,
-/// sorted; macOS `._*` litter skipped.
-pub fn find_files(root: &std::path::Path, dir: &str, ext: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.join(dir)];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if p.is_dir() {
-                stack.push(p);
-            } else if name.to_ascii_lowercase().ends_with(ext) && !name.starts_with("._") {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Assign train / dev / test by the configured method. Every method keeps each speaker in one portion:
 /// "speakers" by construction, "sessions" because IEMOCAP speakers belong to one session, "official"
 /// and "column" because the corpus's own partition is speaker-independent (checked by the ingest report).

@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Corpus;
+use crate::util::csv;
+use crate::util::fs::{list_dir, Entries};
 
-use super::cremad::csv_fields;
 use super::{file_fault, Scan, Utterance};
 
 pub const LABEL_FILES: [&str; 2] = ["Labels/labels_consensus.csv", "Labels/labels_concensus.csv"];
@@ -42,8 +43,9 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
         None => BTreeMap::new(),
     };
 
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = lines.next().map(|(_, h)| csv_fields(h)).unwrap_or_default();
+    let table = csv::parse(&text, &root.join(label_rel))
+        .map_err(|e| crate::error::user_error(format!("corpus \"{}\": {e:#}", corpus.name)))?;
+    let header = &table.header;
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let (Some(c_file), Some(c_class)) = (col("FileName"), col("EmoClass")) else {
         return Err(crate::error::user_error(format!(
@@ -55,27 +57,24 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     let (c_act, c_val, c_dom, c_spk, c_gender, c_split) =
         (col("EmoAct"), col("EmoVal"), col("EmoDom"), col("SpkrID"), col("Gender"), col("Split_Set"));
     let mut seen = BTreeSet::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f = csv_fields(line);
+    for row in &table.rows {
+        let (f, line) = (&row.fields, row.line);
         let get = |c: Option<usize>| c.and_then(|c| f.get(c)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let Some(file) = get(Some(c_file)) else {
-            s.faults.push(file_fault(&corpus.name, format!("{label_rel}:{}", i + 1), "malformed line", "no FileName"));
+            s.faults.push(file_fault(&corpus.name, format!("{label_rel}:{line}"), "malformed line", "no FileName"));
             continue;
         };
         if f.len() < header.len() {
             s.faults.push(file_fault(
                 &corpus.name,
-                format!("{label_rel}:{}", i + 1),
+                format!("{label_rel}:{line}"),
                 "malformed line",
                 format!("{} fields, the header has {}", f.len(), header.len()),
             ));
             continue;
         }
         if !seen.insert(file.clone()) {
-            s.faults.push(file_fault(&corpus.name, format!("{label_rel}:{}", i + 1), "duplicate utterance", file));
+            s.faults.push(file_fault(&corpus.name, format!("{label_rel}:{line}"), "duplicate utterance", file));
             continue;
         }
         let stem = file.trim_end_matches(".wav").to_string();
@@ -105,9 +104,7 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     }
     let labelled: BTreeSet<&str> = s.utterances.iter().map(|u| u.rel_path.as_str()).collect();
     let mut unlabelled = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(root.join("Audios")) {
-        let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        names.sort();
+    if let Ok(names) = list_dir(&root.join("Audios"), Entries::All) {
         for n in names {
             let rel = format!("Audios/{n}");
             if n.ends_with(".wav") && !n.starts_with("._") && !labelled.contains(rel.as_str()) {

@@ -2,8 +2,9 @@
 //! statement, repetition, actor); odd actors are male. Songs are dropped: the label map is for speech.
 
 use crate::config::Corpus;
+use crate::util::fs::find_files;
 
-use super::{file_fault, find_files, Scan, Utterance};
+use super::{file_fault, Scan, Utterance};
 
 pub const EMOTIONS: [&str; 8] = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"];
 

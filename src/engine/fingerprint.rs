@@ -6,13 +6,14 @@
 //! trusted next time (a same-size rewrite within one timestamp tick would otherwise go unseen).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Context;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
+
+use super::atomic::write_atomic;
+use super::key::hash_file;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Entry {
@@ -78,21 +79,6 @@ fn stat(path: &Path) -> std::io::Result<(u64, i128, i128, u64)> {
     Ok((md.len(), mtime_ns, ctime_ns, inode))
 }
 
-/// SHA-256 of a file's content, streamed.
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(super::key::hex(&h.finalize()))
-}
-
 impl Fingerprints {
     pub fn load(path: &Path) -> anyhow::Result<Fingerprints> {
         let entries = match std::fs::read(path) {
@@ -145,7 +131,7 @@ impl Fingerprints {
                 e.size, e.mtime_ns, e.ctime_ns, e.inode, e.hashed_ns, e.sha256
             );
         }
-        super::cache::write_atomic(&self.path, out.as_bytes())?;
+        write_atomic(&self.path, out.as_bytes())?;
         *dirty = false;
         Ok(())
     }

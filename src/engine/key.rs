@@ -3,9 +3,14 @@
 //! serde_json's default map is a BTreeMap, so object keys serialise sorted and the encoding of a
 //! `serde_json::Value` is canonical: the same parameters always give the same bytes, whatever order the
 //! TOML listed them in.
+//!
+//! The SHA-256 helpers live here too: of bytes, and of a file's content, streamed (what an external
+//! input contributes to a key).
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -19,6 +24,21 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
+}
+
+/// SHA-256 of a file's content, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
 }
 
 /// The key of a stage instance. `inputs` maps an input's name to the key of the stage (or the content

@@ -7,6 +7,7 @@
 //! data-driven from TOML: petgraph checks it for cycles and orders it, rayon runs ready stages, and the
 //! cache decides what runs at all.
 
+pub mod atomic;
 pub mod cache;
 pub mod executor;
 pub mod fingerprint;

@@ -246,7 +246,7 @@ fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
     if std::fs::read(dest).ok().as_deref() == Some(&bytes[..]) {
         return Ok(());
     }
-    crate::engine::cache::write_atomic(dest, &bytes)
+    crate::engine::atomic::write_atomic(dest, &bytes)
 }
 
 /// The files of a report entry that are published to reports/<name>/ (plots/ as well).
