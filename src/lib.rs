@@ -10,11 +10,11 @@ pub mod corpus;
 pub mod engine;
 pub mod error;
 pub mod features;
+pub mod models;
 pub mod pipeline;
 pub mod report;
 pub mod rng;
 pub mod table;
-pub mod train;
 
 /// Version recorded in every cache entry's meta.json.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

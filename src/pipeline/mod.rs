@@ -204,11 +204,11 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // Which corpora need which conditions: sources need clean features of every split;
     // targets need every condition, for their test split only.
     let conds = conditions(&p);
-    let audio = crate::audio::AudioIn::from_config(&p.pipeline);
-    let mode = crate::audio::mix::SnrMode::from_config(&p.mix, rate);
+    let audio = p.pipeline.audio_in();
+    let mode = p.mix.snr_mode(rate);
     let audio_params =
         json!({ "sample_rate_hz": rate, "channels": p.pipeline.channels, "resampler": crate::audio::RESAMPLER });
-    let feature_params = json!({ "features": p.features, "audio": audio_params });
+    let feature_params = json!({ "features": p.features.key_params(), "audio": audio_params });
     // Imported features: the file's content is an input of every feature stage, and no audio is mixed
     // (the file carries a row per noisy condition).
     let imported_hash = match &p.imported {
@@ -309,8 +309,6 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         for c in &e.train {
                             deps.extend(&features[&(c.clone(), "clean".to_string())]);
                         }
-                        let mut params_cfg = serde_json::to_value(&mcfg)?;
-                        params_cfg.as_object_mut().unwrap().remove("seeds");
                         let (cfg, cls) = (mcfg.clone(), classes.clone());
                         let inputs = stages::TrainInputs {
                             features: p.features.clone(),
@@ -321,7 +319,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                             id: format!("train/{m}/{train_set}/seed{seed}"),
                             kind: "train",
                             version: 2,
-                            params: json!({ "model": params_cfg, "seed": seed, "classes": classes }),
+                            params: json!({ "model": mcfg.key_params(), "seed": seed, "classes": classes }),
                             inputs: BTreeMap::new(),
                             deps,
                             work: Box::new(move |ctx| stages::train(ctx, n_manifests, &cfg, seed, &cls, &inputs)),
@@ -504,7 +502,7 @@ pub fn write_mixtures(
 ) -> anyhow::Result<(usize, Vec<crate::error::Fault>)> {
     use rayon::prelude::*;
     let p = &planned.pipeline;
-    let audio = crate::audio::AudioIn::from_config(&p.pipeline);
+    let audio = p.pipeline.audio_in();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
     let results: Vec<anyhow::Result<(usize, Vec<crate::error::Fault>)>> = pool.install(|| {
         planned

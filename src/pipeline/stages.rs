@@ -11,14 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::audio::mix::{self, Recipe, SnrMode};
 use crate::audio::noise::{split_pools, NoiseFile, NoisePools};
 use crate::audio::{wav_info, AudioIn};
-use crate::config::{FeatureConfig, ImportedFeatures, ModelConfig, NoiseSource, Pipeline};
+use crate::config::{FeatureSpec, ImportedFeatures, ModelSpec, NoiseSource, Pipeline};
 use crate::corpus::{Scan, Utterance};
 use crate::engine::StageCtx;
 use crate::error::Fault;
+use crate::models::metrics::{self, Metrics};
+use crate::models::{argmax, ModelCard, Standardizer, TrainData};
 use crate::table::{self, Columns};
-use crate::train::metrics::{self, Metrics};
-use crate::train::mlp::{argmax, Standardizer};
-use crate::train::model::{Model, ModelCard};
 
 fn fault(u: &Utterance, corpus: &str, what: &str, detail: impl std::fmt::Display) -> Fault {
     Fault {
@@ -330,7 +329,7 @@ type FeatureRow = Result<(Vec<f32>, Option<Vec<Vec<f32>>>), Option<Fault>>;
 pub fn features(
     ctx: &StageCtx,
     utts: &[Utterance],
-    cfg: &FeatureConfig,
+    cfg: &FeatureSpec,
     audio: AudioIn,
     noise_root: Option<&Path>,
     condition: &str,
@@ -339,8 +338,10 @@ pub fn features(
     if let Some(src) = imported {
         return imported_features(ctx, utts, src, condition);
     }
-    let extractor = crate::features::Extractor::new(cfg, audio.rate);
-    let frame_lm = cfg.frames.then(|| crate::features::LogMel::new(cfg, audio.rate));
+    let (Some(extractor), Some(lm_cfg)) = (crate::features::Extractor::new(cfg, audio.rate), cfg.logmel()) else {
+        anyhow::bail!("[features] kind = \"{}\" is not computed from audio", cfg.kind())
+    };
+    let frame_lm = lm_cfg.frames.then(|| crate::features::LogMel::new(lm_cfg, audio.rate));
     let recipes: Option<HashMap<String, Recipe>> = match noise_root {
         Some(_) => Some(read_recipes(&ctx.inputs[0])?.into_iter().map(|r| (r.utterance.clone(), r)).collect()),
         None => None,
@@ -360,10 +361,10 @@ pub fn features(
         };
         Ok((extractor.compute(&x), frame_lm.as_ref().map(|lm| lm.frames(&x))))
     };
-    let (dim, n_mels) = (crate::features::dim(cfg), cfg.n_mels);
+    let (dim, n_mels) = (crate::features::dim(cfg), lm_cfg.n_mels);
     let columns = |ids: &[String], rows: &[Vec<f32>], frames: &[Vec<Vec<f32>>]| {
         let c = Columns::new().strings("id", ids).vectors("features", dim, rows);
-        if cfg.frames {
+        if lm_cfg.frames {
             c.sequences("frames", n_mels, frames)
         } else {
             c
@@ -471,7 +472,7 @@ fn read_features(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, Vec
 
 /// The features and audio settings a train stage records in its model card (for `sertool predict`).
 pub struct TrainInputs {
-    pub features: FeatureConfig,
+    pub features: FeatureSpec,
     pub audio: AudioIn,
     pub channels: String,
 }
@@ -479,7 +480,7 @@ pub struct TrainInputs {
 pub fn train(
     ctx: &StageCtx,
     n_manifests: usize,
-    cfg: &ModelConfig,
+    spec: &ModelSpec,
     seed: u64,
     classes: &[String],
     inputs: &TrainInputs,
@@ -511,12 +512,13 @@ pub fn train(
     let (xs, dxs) = (std.apply(&x), std.apply(&dx));
     // Model kernels run on this stage's thread: the stage scheduler already fills the cores.
     let blocks = crate::features::blocks(&inputs.features);
-    let (model, fit) = Model::fit(cfg, seed, &xs, &y, &dxs, &dy, classes, &blocks)?;
+    let data = TrainData { x: &xs, y: &y, dev_x: &dxs, dev_y: &dy, classes, feature_blocks: &blocks };
+    let (model, fit) = crate::models::fit(spec, seed, &data)?;
     model.save(&ctx.out)?;
     let card = ModelCard {
-        kind: cfg.kind.clone(),
+        kind: spec.kind_name().to_string(),
         classes: classes.to_vec(),
-        config: cfg.clone(),
+        config: spec.key_params(),
         features: inputs.features.clone(),
         sample_rate_hz: inputs.audio.rate,
         channels: inputs.channels.clone(),
@@ -543,7 +545,7 @@ pub struct EvalInfo {
 }
 
 pub fn eval(ctx: &StageCtx, classes: &[String], condition: &str) -> anyhow::Result<Vec<Fault>> {
-    let (model, card) = Model::load(&ctx.inputs[0])?;
+    let (model, card) = crate::models::load(&ctx.inputs[0])?;
     let labels = read_labels(&ctx.inputs[1])?;
     let feats = read_features(&ctx.inputs[2..])?;
     let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();

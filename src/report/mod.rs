@@ -22,9 +22,9 @@ use anyhow::Context;
 
 use crate::audio::noise::NoisePools;
 use crate::config::Pipeline;
+use crate::models::metrics::Metrics;
 use crate::pipeline::stages::{EvalInfo, IngestReport, MixStats};
 use crate::pipeline::{conditions, Condition};
-use crate::train::metrics::Metrics;
 
 pub use compare::Comparison;
 
