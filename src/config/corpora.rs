@@ -149,7 +149,7 @@ pub(crate) fn resolve_corpora(
                 ),
             ));
         }
-        let label_map = c.label_map.clone().unwrap_or_else(|| default_label_map(kind, &classes));
+        let label_map = c.label_map.clone().unwrap_or_else(|| default_label_map(kind, classes));
         for (code, label) in &label_map {
             if !classes.contains(label) {
                 return Err(at(

@@ -245,3 +245,38 @@ pub fn load(dir: &Path) -> anyhow::Result<(Box<dyn Trained>, ModelCard)> {
         kind(&card.kind).with_context(|| format!("{}: unknown model kind \"{}\"", card_path.display(), card.kind))?;
     Ok((kind.load(dir, &card)?, card))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_keys_only_its_own_options() {
+        let keys = |name: &str| -> Vec<String> {
+            let spec = ModelSpec::default_of(kind(name).unwrap());
+            spec.key_params().as_object().unwrap().keys().cloned().collect()
+        };
+        let sched = ["batch_size", "epochs", "lr", "lr_schedule", "patience", "weight_decay"];
+        let mut mlp: Vec<&str> = [&["hidden", "kind"][..], &sched].concat();
+        mlp.sort();
+        assert_eq!(keys("mlp"), mlp);
+        let mut edrl: Vec<&str> =
+            [&["code_dim", "encoder_hidden", "kind", "loss_diff", "loss_recon", "loss_sim"][..], &sched].concat();
+        edrl.sort();
+        assert_eq!(keys("edrl"), edrl);
+        let head = ["block_scores", "classifier_epochs", "classifier_hidden", "classifier_lr", "components"];
+        let mut mbpls: Vec<&str> =
+            [&head[..], &["batch_size", "kind", "lr_schedule", "patience", "weight_decay"]].concat();
+        mbpls.sort();
+        assert_eq!(keys("mbpls"), mbpls);
+        let mut mea: Vec<&str> = [&edrl[..], &head].concat();
+        mea.sort();
+        assert_eq!(keys("edrl-mea"), mea);
+        assert!(!keys("mlp").contains(&"seeds".to_string()));
+        // A loss weight of EDRL moves EDRL's key only.
+        let edrl_kind = kind("edrl").unwrap();
+        let mut changed = ModelSpec::default_of(edrl_kind);
+        changed.params["loss_recon"] = serde_json::json!(2.0);
+        assert_ne!(changed.key_params(), ModelSpec::default_of(edrl_kind).key_params());
+    }
+}

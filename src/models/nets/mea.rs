@@ -52,6 +52,9 @@ fn default_classifier_lr() -> f64 {
     1e-2
 }
 
+/// MB-PLS blocks with their importance (mean over components).
+pub type BlockImportance = Vec<(String, f64)>;
+
 pub struct Mea {
     edrl: Option<Edrl>,
     mbpls: MbPls,
@@ -103,7 +106,7 @@ impl Mea {
         (x, y): (&[Vec<f32>], &[usize]),
         (dev_x, dev_y): (&[Vec<f32>], &[usize]),
         n_classes: usize,
-    ) -> anyhow::Result<(Mea, TrainLog, Vec<(String, f64)>)> {
+    ) -> anyhow::Result<(Mea, TrainLog, BlockImportance)> {
         let sizes: Vec<usize> = blocks.iter().map(|b| b.1).collect();
         let response: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
         let rows = blocks_of(edrl.as_ref(), x)?;
