@@ -34,8 +34,7 @@ pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyho
 /// recipe, and the `functionals` feature set (log-mel, MFCC and deltas, spectral descriptors, YIN F0),
 /// for every WAV under each of `speech_dirs` (which may hold different sample rates).
 pub fn path(speech_dirs: &[PathBuf], noise_dir: &Path, jobs: usize) -> anyhow::Result<MixBench> {
-    let cfg = crate::config::FeatureConfig { kind: "functionals".into(), ..Default::default() };
-    let features = crate::features::Extractor::new(&cfg, 16_000);
+    let features = crate::features::functionals::FunctionalSet::new(&Default::default(), 16_000);
     per_utterance(speech_dirs, noise_dir, 16_000, jobs, |y| {
         std::hint::black_box(features.compute(y));
         y.len()
@@ -111,7 +110,7 @@ pub fn logmel(wav: Option<&Path>, repeats: usize) -> anyhow::Result<LogMelBench>
             (0..60 * 16_000).map(|_| (0.1 * rng.normal()) as f32).collect()
         }
     };
-    let lm = crate::features::LogMel::new(&crate::config::FeatureConfig::default(), 16_000);
+    let lm = crate::features::LogMel::new(&Default::default(), 16_000);
     let mut best = f64::INFINITY;
     for _ in 0..repeats.max(1) {
         let t = Instant::now();
@@ -134,7 +133,8 @@ pub struct TrainBench {
 /// `mlp`: 88 → 256 → 4 at batch 512. `edrl`: d = 128, 4 classes, encoders 128 → 64 → 16, batch 64, the
 /// full EDRL loss.
 pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
-    use crate::train::{edrl::Edrl, mlp};
+    use crate::models::common::weighted_cross_entropy;
+    use crate::models::nets::{edrl::Edrl, mlp};
     use candle_core::{Device, Tensor};
     use candle_nn::{AdamW, Optimizer, ParamsAdamW};
     let mut rng = crate::rng::Rng::new(0);
@@ -162,13 +162,13 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     let targets = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), y.len(), &Device::Cpu)?;
     let weights = Tensor::ones(y.len(), candle_core::DType::F32, &Device::Cpu)?;
     let ms = time(&mut || {
-        let loss = mlp::weighted_cross_entropy(&model.forward(&x)?, &targets, &weights)?;
+        let loss = weighted_cross_entropy(&model.forward(&x)?, &targets, &weights)?;
         Ok(opt.backward_step(&loss)?)
     })?;
     out.push(TrainBench { network: "mlp", steps, ms_per_step: ms });
 
     let (x, y) = batch(64, 128)?;
-    let cfg = crate::config::ModelConfig::default();
+    let cfg = crate::models::edrl::EdrlConfig::default().settings();
     let model = Edrl::init(128, 4, cfg.encoder_hidden, cfg.code_dim, 1)?;
     let mut opt = AdamW::new(model.vars(), params)?;
     let mut onehot = vec![0f32; 64 * 4];
@@ -182,7 +182,7 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     let targets = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), 64, &Device::Cpu)?;
     let weights = Tensor::ones(64, candle_core::DType::F32, &Device::Cpu)?;
     let ms = time(&mut || {
-        let loss = model.loss(&cfg, &x, &onehot, &targets, &weights, &present)?;
+        let loss = model.loss(&cfg.loss, &x, &onehot, &targets, &weights, &present)?;
         Ok(opt.backward_step(&loss)?)
     })?;
     out.push(TrainBench { network: "edrl", steps, ms_per_step: ms });

@@ -682,18 +682,17 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
 }
 
 fn predict(cli: &Cli, dir: &Path, files: &[PathBuf]) -> anyhow::Result<i32> {
-    let (model, card) = crate::train::model::Model::load(dir).map_err(|e| user_error(format!("{e:#}")))?;
-    if card.features.kind == "imported" {
+    let (model, card) = crate::models::load(dir).map_err(|e| user_error(format!("{e:#}")))?;
+    let Some(extractor) = crate::features::Extractor::new(&card.features, card.sample_rate_hz) else {
         return Err(user_error(format!(
             "{}: this model was trained on imported features; compute them for your files and use the model's \
              pipeline instead (sertool cannot compute imported features)",
             dir.display()
         )));
-    }
+    };
     let channels = crate::audio::ChannelPolicy::parse(&card.channels)
         .ok_or_else(|| user_error(format!("{}: unknown channel policy {:?}", dir.display(), card.channels)))?;
-    let audio = crate::audio::AudioIn { rate: card.sample_rate_hz, channels };
-    let extractor = crate::features::Extractor::new(&card.features, card.sample_rate_hz);
+    let audio = crate::audio::AudioIn::new(card.sample_rate_hz, channels);
     let mut rows = Vec::new();
     let mut failed = 0;
     for f in files {
@@ -701,7 +700,7 @@ fn predict(cli: &Cli, dir: &Path, files: &[PathBuf]) -> anyhow::Result<i32> {
             Ok(x) => {
                 let v = card.standardizer.apply(&[extractor.compute(&x)]);
                 let p = model.predict_proba(&v)?.remove(0);
-                let label = &card.classes[crate::train::mlp::argmax(&p)];
+                let label = &card.classes[crate::models::argmax(&p)];
                 if !cli.json {
                     let probs: Vec<String> = card.classes.iter().zip(&p).map(|(c, v)| format!("{c}={v:.3}")).collect();
                     println!("{}\t{label}\t{}", f.display(), probs.join(" "));

@@ -10,13 +10,13 @@ pub mod corpus;
 pub mod engine;
 pub mod error;
 pub mod features;
+pub mod models;
 pub mod pipeline;
 pub mod records;
 pub mod report;
 pub mod rng;
 pub mod stages;
 pub mod table;
-pub mod train;
 pub mod util;
 
 /// Version recorded in every cache entry's meta.json.

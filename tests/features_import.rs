@@ -42,7 +42,11 @@ fn imported_vectors_reproduce_computed_results_and_missing_rows_are_named() {
     let emb = ws.path().join("emb/embeddings.parquet");
     write_embeddings(&emb, &rows);
 
-    ws.edit_pipeline("kind = \"logmel_stats\"", "kind = \"imported\"\npath = \"../emb/embeddings.parquet\"");
+    // An imported table has only imported's keys (path, ids, column), not the demo's log-mel ones.
+    ws.edit_pipeline(
+        "kind = \"logmel_stats\"\nn_mels = 64\nwin_ms = 25\nhop_ms = 10\nn_fft = 512",
+        "kind = \"imported\"\npath = \"../emb/embeddings.parquet\"",
+    );
     let s = ws.json(&["run", "pipelines/demo.toml"]);
     assert!(common::with_status(&s, "ran").iter().all(|id| !id.starts_with("mix/")), "imported features mix nothing");
     let imported = std::fs::read(ws.path().join("reports/demo/results.csv")).unwrap();

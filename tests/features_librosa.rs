@@ -1,7 +1,7 @@
 //! Parity with librosa: STFT magnitude, mel filterbanks (Slaney and HTK), log-mel and MFCC on a chirp,
 //! noise and a synthetic vowel. Reference values come from tools/librosa_reference.py (committed JSON).
 
-use sertool::config::FeatureConfig;
+use sertool::features::LogMelConfig;
 use sertool::features::{mel_filterbank_with, mfcc, LogMel};
 
 fn reference() -> serde_json::Value {
@@ -45,8 +45,8 @@ fn signal(name: &str) -> Vec<f32> {
     }
 }
 
-fn config(n_mels: usize) -> FeatureConfig {
-    FeatureConfig { n_mels, ..FeatureConfig::default() }
+fn config(n_mels: usize) -> LogMelConfig {
+    LogMelConfig { n_mels, ..LogMelConfig::default() }
 }
 
 fn close_rel(got: f64, want: f64, scale: f64, tol: f64) -> bool {

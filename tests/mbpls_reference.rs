@@ -4,7 +4,7 @@
 //! block (importance 0, scores 0).
 
 use serde_json::Value;
-use sertool::train::mbpls::MbPls;
+use sertool::models::nets::mbpls::MbPls;
 
 fn matrix(v: &Value) -> Vec<Vec<f64>> {
     v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect()

@@ -6,7 +6,7 @@
 //! tests/data/sklearn_metrics.json); floats must agree within 1e-12, confusion matrices exactly.
 
 use serde_json::Value;
-use sertool::train::metrics::compute;
+use sertool::models::metrics::compute;
 
 const TOL: f64 = 1e-12;
 

@@ -157,7 +157,6 @@ fn cycles(graph: &Graph) -> Vec<Vec<String>> {
 }
 
 #[test]
-#[ignore = "enabled when the seams branches merge"]
 fn no_cycles_among_the_rooms_of_src() {
     let graph = room_graph();
     let found = cycles(&graph);

@@ -11,9 +11,9 @@ fn feature_shards_hold_exactly_what_the_extractor_computes() {
     let ws = Workspace::new(3);
     ws.edit_pipeline("kind = \"logmel_stats\"", "kind = \"functionals\"\nframes = true");
     ws.json(&["run", "pipelines/demo.toml"]);
-    let cfg = sertool::config::FeatureConfig { kind: "functionals".into(), ..Default::default() };
-    let extractor = sertool::features::Extractor::new(&cfg, 16_000);
-    let logmel = sertool::features::LogMel::new(&cfg, 16_000);
+    let cfg = sertool::features::FeatureSpec::default_of("functionals").unwrap();
+    let extractor = sertool::features::Extractor::new(&cfg, 16_000).unwrap();
+    let logmel = sertool::features::LogMel::new(cfg.logmel().unwrap(), 16_000);
     let audio = sertool::audio::AudioIn { rate: 16_000, channels: sertool::audio::ChannelPolicy::Mean };
     let mut checked = 0;
     for e in std::fs::read_dir(ws.path().join("cache/features")).unwrap().flatten() {

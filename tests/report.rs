@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use common::Workspace;
+use sertool::models::metrics::{compute, Metrics};
 use sertool::report::mean_std;
-use sertool::train::metrics::{compute, Metrics};
 
 const CLASSES: [&str; 4] = ["neutral", "happy", "angry", "sad"];
 

@@ -21,10 +21,12 @@ pub enum SnrMode {
 }
 
 impl SnrMode {
-    pub fn from_config(mix: &crate::config::MixSection, rate: u32) -> SnrMode {
-        match mix.snr_mode.as_str() {
-            "active" => SnrMode::Active { frame: (rate as usize / 50).max(1), gate_db: mix.active_gate_db },
-            _ => SnrMode::Whole,
+    /// `active`: over 20 ms frames at `rate` within `gate_db` of the loudest; otherwise the whole utterance.
+    pub fn new(active: bool, gate_db: f64, rate: u32) -> SnrMode {
+        if active {
+            SnrMode::Active { frame: (rate as usize / 50).max(1), gate_db }
+        } else {
+            SnrMode::Whole
         }
     }
 

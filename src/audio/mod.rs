@@ -214,8 +214,8 @@ pub struct AudioIn {
 }
 
 impl AudioIn {
-    pub fn from_config(p: &crate::config::PipelineSection) -> AudioIn {
-        AudioIn { rate: p.sample_rate_hz, channels: ChannelPolicy::parse(&p.channels).unwrap_or(ChannelPolicy::Mean) }
+    pub fn new(rate: u32, channels: ChannelPolicy) -> AudioIn {
+        AudioIn { rate, channels }
     }
 
     pub fn load(&self, path: &Path) -> anyhow::Result<Vec<f32>> {

@@ -8,11 +8,45 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::NoiseSource;
 use crate::error::user_error;
 use crate::rng::stable_u64;
 use crate::util::csv;
 use crate::util::fs::{find_files, list_dir, Entries};
+
+/// A noise source of the pipeline (`[noise.<name>]`), resolved: its layout, root and pool split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoiseSource {
+    pub name: String,
+    pub kind: String,
+    pub root: PathBuf,
+    pub test_fraction: f64,
+    pub seed: u64,
+    pub select: NoiseSelect,
+}
+
+/// Which files of a noise corpus to use and how to split them into train and test pools.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSelect {
+    /// MUSAN: which of noise, music, speech (default: noise).
+    #[serde(default)]
+    pub subsets: Option<Vec<String>>,
+    /// DEMAND: which environments (default: all found).
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
+    /// DEMAND: which microphone channel file (chNN.wav; default 1).
+    #[serde(default)]
+    pub channel: Option<u32>,
+    /// ESC-50: keep only these categories (default: all).
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    /// ESC-50: the folds of the test pool (default: [5]).
+    #[serde(default)]
+    pub test_folds: Option<Vec<u32>>,
+    /// Any kind: these whole categories form the test pool, so test noise is unseen in type too.
+    #[serde(default)]
+    pub test_categories: Option<Vec<String>>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NoiseFile {
@@ -194,7 +228,6 @@ pub fn resolve(root: &Path, f: &NoiseFile) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::NoiseSelect;
 
     fn source(kind: &str, select: NoiseSelect) -> NoiseSource {
         NoiseSource { name: "n".into(), kind: kind.into(), root: PathBuf::new(), test_fraction: 0.5, seed: 3, select }

@@ -3,8 +3,8 @@
 //! energy, zero-crossing rate, spectral centroid, roll-off, flux and voiced-only F0.
 
 use super::pitch::Yin;
+use super::spec::FunctionalsConfig;
 use super::{Dct, LogMel};
-use crate::config::FeatureConfig;
 
 /// The functionals of one descriptor track, in this order.
 pub const FUNCTIONALS: [&str; 8] = ["mean", "std", "p10", "p50", "p90", "min", "max", "slope"];
@@ -48,13 +48,14 @@ pub struct FunctionalSet {
 }
 
 impl FunctionalSet {
-    pub fn new(cfg: &FeatureConfig, sample_rate: u32) -> FunctionalSet {
+    pub fn new(f: &FunctionalsConfig, sample_rate: u32) -> FunctionalSet {
         let sr = sample_rate as f64;
+        let cfg = &f.logmel;
         FunctionalSet {
             logmel: LogMel::new(cfg, sample_rate),
             yin: Yin { hop: ((cfg.hop_ms * sr / 1000.0).round() as usize).max(1), ..Yin::new(sample_rate) },
-            dct: Dct::new(cfg.n_mels, cfg.n_mfcc, 0.0),
-            n_mfcc: cfg.n_mfcc,
+            dct: Dct::new(cfg.n_mels, f.n_mfcc, 0.0),
+            n_mfcc: f.n_mfcc,
             sample_rate,
             n_fft: cfg.n_fft,
             win: (cfg.win_ms * sr / 1000.0).round() as usize,
@@ -62,15 +63,15 @@ impl FunctionalSet {
         }
     }
 
-    pub fn dim(cfg: &FeatureConfig) -> usize {
-        2 * cfg.n_mels + 3 * cfg.n_mfcc + 2 * cfg.n_mfcc + 6 * FUNCTIONALS.len() + 1
+    pub fn dim(cfg: &FunctionalsConfig) -> usize {
+        2 * cfg.logmel.n_mels + 3 * cfg.n_mfcc + 2 * cfg.n_mfcc + 6 * FUNCTIONALS.len() + 1
     }
 
     /// Names of the dimensions, in order (written into the Parquet metadata).
-    pub fn names(cfg: &FeatureConfig) -> Vec<String> {
+    pub fn names(cfg: &FunctionalsConfig) -> Vec<String> {
         let mut n = Vec::new();
         for s in ["mean", "std"] {
-            n.extend((0..cfg.n_mels).map(|b| format!("logmel{b}_{s}")));
+            n.extend((0..cfg.logmel.n_mels).map(|b| format!("logmel{b}_{s}")));
         }
         for s in ["mean", "std", "slope"] {
             n.extend((0..cfg.n_mfcc).map(|c| format!("mfcc{c}_{s}")));
@@ -180,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_set_has_its_declared_dimension_and_sees_pitch() {
-        let cfg = FeatureConfig { kind: "functionals".into(), ..FeatureConfig::default() };
+        let cfg = FunctionalsConfig::default();
         let set = FunctionalSet::new(&cfg, 16_000);
         let x: Vec<f32> =
             (0..16_000).map(|i| (2.0 * std::f32::consts::PI * 200.0 * i as f32 / 16_000.0).sin() * 0.3).collect();

@@ -11,8 +11,15 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::config::ImportedFeatures;
 use crate::table;
+
+/// The resolved files of `[features] kind = "imported"` (paths made absolute by the config module).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ImportedFeatures {
+    pub file: std::path::PathBuf,
+    pub ids: Option<std::path::PathBuf>,
+    pub column: String,
+}
 
 /// Validated rows of an imported file: every row has `dim` finite values and (id, condition) is unique.
 pub struct Embeddings {

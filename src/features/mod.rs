@@ -5,12 +5,13 @@
 pub mod functionals;
 pub mod imported;
 pub mod pitch;
+pub mod spec;
 
 use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
 
-use crate::config::FeatureConfig;
+pub use spec::{FeatureSpec, FunctionalsConfig, ImportedConfig, LogMelConfig};
 
 /// Slaney's mel scale (librosa's default, `htk=False`).
 pub fn hz_to_mel(f: f64) -> f64 {
@@ -137,7 +138,7 @@ pub struct LogMel {
 }
 
 impl LogMel {
-    pub fn new(cfg: &FeatureConfig, sample_rate: u32) -> LogMel {
+    pub fn new(cfg: &LogMelConfig, sample_rate: u32) -> LogMel {
         let sr = sample_rate as f64;
         let win = (cfg.win_ms * sr / 1000.0).round() as usize;
         let hop = ((cfg.hop_ms * sr / 1000.0).round() as usize).max(1);
@@ -247,37 +248,42 @@ impl LogMel {
     }
 }
 
-pub fn dim(cfg: &FeatureConfig) -> usize {
-    match cfg.kind.as_str() {
-        "functionals" => functionals::FunctionalSet::dim(cfg),
-        _ => 2 * cfg.n_mels,
+pub fn dim(spec: &FeatureSpec) -> usize {
+    match spec {
+        FeatureSpec::Functionals(f) => functionals::FunctionalSet::dim(f),
+        FeatureSpec::LogMelStats(c) => 2 * c.n_mels,
+        // The file decides; nothing computes imported vectors.
+        FeatureSpec::Imported(_) => 0,
     }
 }
 
 /// Names of the feature dimensions, in order (Parquet metadata `sertool.feature_names`).
-pub fn names(cfg: &FeatureConfig) -> Vec<String> {
-    match cfg.kind.as_str() {
-        "functionals" => functionals::FunctionalSet::names(cfg),
-        _ => ["mean", "std"].iter().flat_map(|s| (0..cfg.n_mels).map(move |b| format!("logmel{b}_{s}"))).collect(),
+pub fn names(spec: &FeatureSpec) -> Vec<String> {
+    match spec {
+        FeatureSpec::Functionals(f) => functionals::FunctionalSet::names(f),
+        FeatureSpec::LogMelStats(c) => {
+            ["mean", "std"].iter().flat_map(|s| (0..c.n_mels).map(move |b| format!("logmel{b}_{s}"))).collect()
+        }
+        FeatureSpec::Imported(_) => Vec::new(),
     }
 }
 
 /// Contiguous blocks of the feature vector (name, width), the blocks MB-PLS treats separately. Empty for
 /// imported features (one block of whatever width the file has).
-pub fn blocks(cfg: &FeatureConfig) -> Vec<(String, usize)> {
-    match cfg.kind.as_str() {
-        "functionals" => {
+pub fn blocks(spec: &FeatureSpec) -> Vec<(String, usize)> {
+    match spec {
+        FeatureSpec::Functionals(c) => {
             let f = functionals::FUNCTIONALS.len();
             vec![
-                ("logmel".into(), 2 * cfg.n_mels),
-                ("mfcc".into(), 3 * cfg.n_mfcc),
-                ("delta_mfcc".into(), 2 * cfg.n_mfcc),
+                ("logmel".into(), 2 * c.logmel.n_mels),
+                ("mfcc".into(), 3 * c.n_mfcc),
+                ("delta_mfcc".into(), 2 * c.n_mfcc),
                 ("spectral".into(), 5 * f),
                 ("f0".into(), f + 1),
             ]
         }
-        "imported" => Vec::new(),
-        _ => vec![("logmel_mean".into(), cfg.n_mels), ("logmel_std".into(), cfg.n_mels)],
+        FeatureSpec::Imported(_) => Vec::new(),
+        FeatureSpec::LogMelStats(c) => vec![("logmel_mean".into(), c.n_mels), ("logmel_std".into(), c.n_mels)],
     }
 }
 
@@ -288,10 +294,14 @@ pub enum Extractor {
 }
 
 impl Extractor {
-    pub fn new(cfg: &FeatureConfig, sample_rate: u32) -> Extractor {
-        match cfg.kind.as_str() {
-            "functionals" => Extractor::Functionals(Box::new(functionals::FunctionalSet::new(cfg, sample_rate))),
-            _ => Extractor::LogMelStats(LogMel::new(cfg, sample_rate)),
+    /// None for imported features, which sertool does not compute.
+    pub fn new(spec: &FeatureSpec, sample_rate: u32) -> Option<Extractor> {
+        match spec {
+            FeatureSpec::Functionals(f) => {
+                Some(Extractor::Functionals(Box::new(functionals::FunctionalSet::new(f, sample_rate))))
+            }
+            FeatureSpec::LogMelStats(c) => Some(Extractor::LogMelStats(LogMel::new(c, sample_rate))),
+            FeatureSpec::Imported(_) => None,
         }
     }
 
@@ -317,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_tone_lights_the_band_that_contains_it() {
-        let cfg = FeatureConfig::default();
+        let cfg = LogMelConfig::default();
         let lm = LogMel::new(&cfg, 16_000);
         let x: Vec<f32> =
             (0..16_000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin()).collect();
@@ -331,7 +341,7 @@ mod tests {
         assert_eq!(best, best_fb);
         assert_eq!(lm.stats(&x).len(), 128);
         for kind in ["logmel_stats", "functionals"] {
-            let cfg = FeatureConfig { kind: kind.into(), ..FeatureConfig::default() };
+            let cfg = FeatureSpec::default_of(kind).unwrap();
             assert_eq!(blocks(&cfg).iter().map(|b| b.1).sum::<usize>(), dim(&cfg), "{kind}");
         }
     }

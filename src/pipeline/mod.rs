@@ -106,8 +106,8 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // Which corpora need which conditions: sources need clean features of every split;
     // targets need every condition, for their test split only.
     let conds = conditions(&p);
-    let audio = crate::audio::AudioIn::from_config(&p.pipeline);
-    let mode = crate::audio::mix::SnrMode::from_config(&p.mix, rate);
+    let audio = p.pipeline.audio_in();
+    let mode = p.mix.snr_mode(rate);
     let audio_params =
         json!({ "sample_rate_hz": rate, "channels": p.pipeline.channels, "resampler": crate::audio::RESAMPLER });
     let feature_params = stages::features::params(&p, &audio_params);
@@ -339,7 +339,7 @@ pub fn write_mixtures(
 ) -> anyhow::Result<(usize, Vec<crate::error::Fault>)> {
     use rayon::prelude::*;
     let p = &planned.pipeline;
-    let audio = crate::audio::AudioIn::from_config(&p.pipeline);
+    let audio = p.pipeline.audio_in();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
     let results: Vec<anyhow::Result<(usize, Vec<crate::error::Fault>)>> = pool.install(|| {
         planned

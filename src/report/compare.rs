@@ -58,7 +58,7 @@ fn align(evals: &[&EvalResult], common: &[&str]) -> Aligned {
             }
         }
     }
-    // argmax, first of equals (as `train::mlp::argmax`).
+    // argmax, first of equals (as `models::argmax`).
     let ensemble = prob_sum
         .iter()
         .map(|p| p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best }))

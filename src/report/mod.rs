@@ -22,9 +22,9 @@ use anyhow::Context;
 
 use crate::audio::noise::NoisePools;
 use crate::config::Pipeline;
+use crate::models::metrics::Metrics;
 pub use crate::records::Predictions;
 use crate::records::{Condition, EvalInfo, IngestReport, MixStats};
-use crate::train::metrics::Metrics;
 
 pub use compare::Comparison;
 

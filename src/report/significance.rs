@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
+use crate::models::metrics;
 use crate::rng::Rng;
-use crate::train::metrics;
 
 /// McNemar's test on the discordant pairs: `b` = items the system got right and the reference wrong,
 /// `c` = the reverse.

@@ -14,11 +14,10 @@ use super::manifest::read_labels;
 use super::{read_json, write_json, Work};
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
+use crate::models::argmax;
+use crate::models::metrics::{self, Metrics};
 use crate::records::{Condition, Predictions};
 use crate::table::{self, Columns};
-use crate::train::metrics::{self, Metrics};
-use crate::train::mlp::argmax;
-use crate::train::model::Model;
 
 pub const KIND: &str = "eval";
 const VERSION: u32 = 2;
@@ -53,7 +52,7 @@ pub fn spec(
 impl Work for Job {
     fn run(&self, ctx: &StageCtx) -> anyhow::Result<Vec<Fault>> {
         let classes = &self.classes;
-        let (model, card) = Model::load(ctx.input("model")?)?;
+        let (model, card) = crate::models::load(ctx.input("model")?)?;
         let labels = read_labels(ctx.input("manifest")?)?;
         let feats = read_features(ctx.inputs("features"))?;
         let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();

@@ -14,10 +14,12 @@ use super::mix::{read_recipes, NoiseBank};
 use super::{corpus_of, fault, Work};
 use crate::audio::mix::{self, Recipe};
 use crate::audio::AudioIn;
-use crate::config::{FeatureConfig, ImportedFeatures, Pipeline};
+use crate::config::Pipeline;
 use crate::corpus::Utterance;
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
+use crate::features::imported::ImportedFeatures;
+use crate::features::FeatureSpec;
 use crate::table::{self, Columns};
 
 pub const KIND: &str = "features";
@@ -27,7 +29,7 @@ const VERSION: u32 = 1;
 pub struct Job {
     #[serde(with = "super::located")]
     utterances: Vec<Utterance>,
-    features: FeatureConfig,
+    features: FeatureSpec,
     audio: AudioIn,
     /// The noise corpus of a noisy condition (its mix stage is the input "recipes").
     noise_root: Option<PathBuf>,
@@ -37,7 +39,7 @@ pub struct Job {
 
 /// What every feature stage's key covers: the feature settings and how audio is read.
 pub fn params(p: &Pipeline, audio_params: &serde_json::Value) -> serde_json::Value {
-    json!({ "features": p.features, "audio": audio_params })
+    json!({ "features": p.features.key_params(), "audio": audio_params })
 }
 
 /// One feature stage instance: a shard of utterances under one condition.
@@ -83,8 +85,10 @@ impl Work for Job {
         if let Some(src) = &self.imported {
             return imported_features(ctx, utts, src, condition);
         }
-        let extractor = crate::features::Extractor::new(cfg, audio.rate);
-        let frame_lm = cfg.frames.then(|| crate::features::LogMel::new(cfg, audio.rate));
+        let (Some(extractor), Some(lm_cfg)) = (crate::features::Extractor::new(cfg, audio.rate), cfg.logmel()) else {
+            anyhow::bail!("[features] kind = \"{}\" is not computed from audio", cfg.kind())
+        };
+        let frame_lm = lm_cfg.frames.then(|| crate::features::LogMel::new(lm_cfg, audio.rate));
         let recipes: Option<HashMap<String, Recipe>> = match &self.noise_root {
             Some(_) => {
                 Some(read_recipes(ctx.input("recipes")?)?.into_iter().map(|r| (r.utterance.clone(), r)).collect())
@@ -106,10 +110,10 @@ impl Work for Job {
             };
             Ok((extractor.compute(&x), frame_lm.as_ref().map(|lm| lm.frames(&x))))
         };
-        let (dim, n_mels) = (crate::features::dim(cfg), cfg.n_mels);
+        let (dim, n_mels) = (crate::features::dim(cfg), lm_cfg.n_mels);
         let columns = |ids: &[String], rows: &[Vec<f32>], frames: &[Vec<Vec<f32>>]| {
             let c = Columns::new().strings("id", ids).vectors("features", dim, rows);
-            if cfg.frames {
+            if lm_cfg.frames {
                 c.sequences("frames", n_mels, frames)
             } else {
                 c

@@ -12,22 +12,22 @@ use super::features::read_features;
 use super::manifest::read_labels;
 use super::{read_json, write_json, Work};
 use crate::audio::AudioIn;
-use crate::config::{FeatureConfig, ModelConfig, Pipeline};
+use crate::config::Pipeline;
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
-use crate::train::mlp::Standardizer;
-use crate::train::model::{Model, ModelCard};
+use crate::features::FeatureSpec;
+use crate::models::{ModelCard, ModelSpec, Standardizer, TrainData};
 
 pub const KIND: &str = "train";
 const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 pub struct Job {
-    model: ModelConfig,
+    model: ModelSpec,
     seed: u64,
     classes: Vec<String>,
     /// Recorded in the model card, so `sertool predict` computes exactly what training saw.
-    features: FeatureConfig,
+    features: FeatureSpec,
     audio: AudioIn,
     channels: String,
 }
@@ -44,17 +44,13 @@ pub fn spec(
     audio: AudioIn,
 ) -> anyhow::Result<StageSpec> {
     let cfg = &p.models[name];
-    let mut params_cfg = serde_json::to_value(cfg)?;
-    if let Some(o) = params_cfg.as_object_mut() {
-        o.remove("seeds");
-    }
     let mut deps: Vec<(&'static str, usize)> = manifests.iter().map(|&m| ("manifests", m)).collect();
     deps.extend(features.iter().map(|&f| ("features", f)));
     Ok(StageSpec {
         id: format!("train/{name}/{train}/seed{seed}"),
         kind: KIND,
         version: VERSION,
-        params: json!({ "model": params_cfg, "seed": seed, "classes": p.labels.classes }),
+        params: json!({ "model": cfg.key_params(), "seed": seed, "classes": p.labels.classes }),
         inputs: BTreeMap::new(),
         deps,
         job: Box::new(Job {
@@ -98,12 +94,13 @@ impl Work for Job {
         let (xs, dxs) = (std.apply(&x), std.apply(&dx));
         // Model kernels run on this stage's thread: the stage scheduler already fills the cores.
         let blocks = crate::features::blocks(&self.features);
-        let (model, fit) = Model::fit(cfg, self.seed, &xs, &y, &dxs, &dy, classes, &blocks)?;
+        let data = TrainData { x: &xs, y: &y, dev_x: &dxs, dev_y: &dy, classes, feature_blocks: &blocks };
+        let (model, fit) = crate::models::fit(cfg, self.seed, &data)?;
         model.save(&ctx.out)?;
         let card = ModelCard {
-            kind: cfg.kind.clone(),
+            kind: cfg.kind_name().to_string(),
             classes: classes.to_vec(),
-            config: cfg.clone(),
+            config: cfg.key_params(),
             features: self.features.clone(),
             sample_rate_hz: self.audio.rate,
             channels: self.channels.clone(),

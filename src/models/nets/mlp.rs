@@ -9,22 +9,12 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use crate::config::ModelConfig;
+use crate::models::common::{self, to_tensor, weighted_cross_entropy, Schedule, TrainLog};
 use crate::rng::Rng;
 
 pub struct Mlp {
     /// (weight out×in, bias out) per layer.
     layers: Vec<(Var, Var)>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TrainLog {
-    pub epochs_run: usize,
-    pub best_epoch: usize,
-    /// None when there was no dev set (the last epoch is kept).
-    pub best_dev_uar: Option<f64>,
-    pub final_train_loss: f64,
-    pub seconds: f64,
 }
 
 impl Mlp {
@@ -108,19 +98,11 @@ impl Mlp {
     }
 }
 
-pub fn to_tensor(x: &[Vec<f32>]) -> anyhow::Result<Tensor> {
-    let dim = x[0].len();
-    let flat: Vec<f32> = x.iter().flat_map(|r| r.iter().copied()).collect();
-    Ok(Tensor::from_vec(flat, (x.len(), dim), &Device::Cpu)?)
-}
-
-pub fn argmax(p: &[f32]) -> usize {
-    p.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
-}
-
 /// Train on (x, y); choose the epoch with the best dev UAR (the last epoch when there is no dev set).
+#[allow(clippy::too_many_arguments)]
 pub fn train(
-    cfg: &ModelConfig,
+    hidden: &[usize],
+    cfg: &Schedule,
     seed: u64,
     x: &[Vec<f32>],
     y: &[usize],
@@ -130,12 +112,12 @@ pub fn train(
 ) -> anyhow::Result<(Mlp, TrainLog)> {
     anyhow::ensure!(!x.is_empty(), "no training utterances");
     let mut dims = vec![x[0].len()];
-    dims.extend(&cfg.hidden);
+    dims.extend(hidden);
     dims.push(n_classes);
     let model = Mlp::init(&dims, seed)?;
     let mut opt =
         AdamW::new(model.vars(), ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })?;
-    let class_w = super::class_weights(y, n_classes);
+    let class_w = common::class_weights(y, n_classes);
     let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
         let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
         let targets =
@@ -144,52 +126,11 @@ pub fn train(
             Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
         Ok(weighted_cross_entropy(&model.forward(&to_tensor(&bx)?)?, &targets, &weights)?)
     };
-    let dev_uar = || super::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
+    let dev_uar = || common::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
     let (best, log) =
-        super::run_epochs(cfg, seed, "mlp-epoch", x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
+        common::run_epochs(cfg, seed, "mlp-epoch", x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
     model.restore(&best)?;
     Ok((model, log))
-}
-
-/// Class-weighted cross-entropy: Σ w_i · (−log p_i[y_i]) / Σ w_i.
-pub fn weighted_cross_entropy(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> candle_core::Result<Tensor> {
-    let logp = candle_nn::ops::log_softmax(logits, 1)?.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    (logp * weights)?.sum_all()?.neg()? / weights.sum_all()?.to_scalar::<f32>()? as f64
-}
-
-/// Per-feature mean and standard deviation of the (clean) training set.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Standardizer {
-    pub mean: Vec<f32>,
-    pub std: Vec<f32>,
-}
-
-impl Standardizer {
-    pub fn fit(x: &[Vec<f32>]) -> Standardizer {
-        let d = x[0].len();
-        let n = x.len() as f64;
-        let mut mean = vec![0f64; d];
-        for r in x {
-            for (m, &v) in mean.iter_mut().zip(r) {
-                *m += v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0f64; d];
-        for r in x {
-            for ((s, &v), m) in var.iter_mut().zip(r).zip(&mean) {
-                *s += (v as f64 - m).powi(2);
-            }
-        }
-        Standardizer {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            std: var.iter().map(|&s| ((s / n).sqrt().max(1e-6)) as f32).collect(),
-        }
-    }
-
-    pub fn apply(&self, x: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        x.iter().map(|r| r.iter().zip(&self.mean).zip(&self.std).map(|((v, m), s)| (v - m) / s).collect()).collect()
-    }
 }
 
 #[cfg(test)]
@@ -206,19 +147,12 @@ mod tests {
             x.push(vec![c as f32 * 2.0 + rng.normal() as f32 * 0.3, rng.normal() as f32]);
             y.push(c);
         }
-        let cfg = ModelConfig {
-            hidden: vec![16],
-            epochs: 30,
-            batch_size: 32,
-            lr: 1e-2,
-            weight_decay: 0.0,
-            ..ModelConfig::default()
-        };
-        let (m1, _) = train(&cfg, 1, &x, &y, &x, &y, 3).unwrap();
-        let (m2, _) = train(&cfg, 1, &x, &y, &x, &y, 3).unwrap();
+        let cfg = Schedule { epochs: 30, batch_size: 32, lr: 1e-2, weight_decay: 0.0, ..Schedule::default() };
+        let (m1, _) = train(&[16], &cfg, 1, &x, &y, &x, &y, 3).unwrap();
+        let (m2, _) = train(&[16], &cfg, 1, &x, &y, &x, &y, 3).unwrap();
         let p1 = m1.predict_proba(&x).unwrap();
         assert_eq!(p1, m2.predict_proba(&x).unwrap());
-        let pred: Vec<usize> = p1.iter().map(|p| argmax(p)).collect();
-        assert!(super::super::metrics::compute(&y, &pred, 3).uar > 0.95);
+        let pred: Vec<usize> = p1.iter().map(|p| common::argmax(p)).collect();
+        assert!(crate::models::metrics::compute(&y, &pred, 3).uar > 0.95);
     }
 }

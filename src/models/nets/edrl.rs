@@ -16,9 +16,27 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use super::mlp::{to_tensor, weighted_cross_entropy, TrainLog};
-use crate::config::ModelConfig;
+use crate::models::common::{self, to_tensor, weighted_cross_entropy, Schedule, TrainLog};
 use crate::rng::Rng;
+
+/// The weights of the three auxiliary losses (the cross-entropy has weight 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    pub recon: f64,
+    pub diff: f64,
+    pub sim: f64,
+}
+
+/// The network's shape and losses, and its training schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Hidden width of every encoder and of the decoder.
+    pub encoder_hidden: usize,
+    /// Size of each class-specific code and of the shared code.
+    pub code_dim: usize,
+    pub loss: LossWeights,
+    pub schedule: Schedule,
+}
 
 const NAMES: [&str; 10] =
     ["enc.w1", "enc.b1", "enc.w2", "enc.b2", "cls.w", "cls.b", "dec.w1", "dec.b1", "dec.w2", "dec.b2"];
@@ -91,7 +109,7 @@ impl Edrl {
     /// The training loss of a batch.
     pub(crate) fn loss(
         &self,
-        cfg: &ModelConfig,
+        w: &LossWeights,
         x: &Tensor,
         onehot: &Tensor,
         targets: &Tensor,
@@ -115,7 +133,7 @@ impl Edrl {
         let means = onehot.t()?.matmul(&shared)?.broadcast_div(&counts.maximum(1.0)?.unsqueeze(1)?)?; // (C, z)
         let spread = means.broadcast_sub(&shared.mean_keepdim(0)?)?.sqr()?.sum(D::Minus1)?; // (C)
         let sim = ((spread * present)?.sum_all()? / present.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64)?;
-        ce + (recon * cfg.loss_recon)? + (diff * cfg.loss_diff)? + (sim * cfg.loss_sim)?
+        ce + (recon * w.recon)? + (diff * w.diff)? + (sim * w.sim)?
     }
 
     pub fn predict_proba(&self, x: &[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>> {
@@ -174,7 +192,7 @@ impl Edrl {
 
 /// Train EDRL on (x, y) with AdamW; keep the epoch with the best dev UAR of the classification head.
 pub fn train(
-    cfg: &ModelConfig,
+    s: &Settings,
     seed: u64,
     x: &[Vec<f32>],
     y: &[usize],
@@ -183,12 +201,13 @@ pub fn train(
     n_classes: usize,
 ) -> anyhow::Result<(Edrl, TrainLog)> {
     anyhow::ensure!(!x.is_empty(), "no training utterances");
-    let model = Edrl::init(x[0].len(), n_classes, cfg.encoder_hidden, cfg.code_dim, seed)?;
+    let cfg = &s.schedule;
+    let model = Edrl::init(x[0].len(), n_classes, s.encoder_hidden, s.code_dim, seed)?;
     let mut opt = AdamW::new(
         model.params.clone(),
         ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() },
     )?;
-    let class_w = super::class_weights(y, n_classes);
+    let class_w = common::class_weights(y, n_classes);
     let dev = Device::Cpu;
     let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
         let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
@@ -202,19 +221,19 @@ pub fn train(
         let targets = Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &dev)?;
         let weights = Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &dev)?;
         let present = Tensor::from_vec(present, n_classes, &dev)?;
-        Ok(model.loss(cfg, &to_tensor(&bx)?, &onehot, &targets, &weights, &present)?)
+        Ok(model.loss(&s.loss, &to_tensor(&bx)?, &onehot, &targets, &weights, &present)?)
     };
-    let dev_uar = || super::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
+    let dev_uar = || common::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
     let (best, log) =
-        super::run_epochs(cfg, seed, "edrl-epoch", x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
+        common::run_epochs(cfg, seed, "edrl-epoch", x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
     model.restore(&best)?;
     Ok((model, log))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::mlp::argmax;
     use super::*;
+    use crate::models::common::argmax;
 
     #[test]
     fn learns_blobs_deterministically_and_round_trips_through_safetensors() {
@@ -225,13 +244,18 @@ mod tests {
             x.push((0..6).map(|j| if j == c { 2.0 } else { 0.0 } + rng.normal() as f32 * 0.5).collect::<Vec<f32>>());
             y.push(c);
         }
-        let cfg = ModelConfig { epochs: 20, lr: 3e-3, ..ModelConfig::default() };
+        let cfg = Settings {
+            encoder_hidden: 64,
+            code_dim: 16,
+            loss: LossWeights { recon: 1.0, diff: 0.1, sim: 0.1 },
+            schedule: Schedule { epochs: 20, lr: 3e-3, ..Schedule::default() },
+        };
         let (a, _) = train(&cfg, 1, &x, &y, &x, &y, 4).unwrap();
         let (b, _) = train(&cfg, 1, &x, &y, &x, &y, 4).unwrap();
         let pa = a.predict_proba(&x).unwrap();
         assert_eq!(pa, b.predict_proba(&x).unwrap());
         let pred: Vec<usize> = pa.iter().map(|p| argmax(p)).collect();
-        assert!(super::super::metrics::compute(&y, &pred, 4).uar > 0.9);
+        assert!(crate::models::metrics::compute(&y, &pred, 4).uar > 0.9);
         let dir = tempfile::tempdir().unwrap();
         a.save(&dir.path().join("e.safetensors")).unwrap();
         let back = Edrl::load(&dir.path().join("e.safetensors"), 4).unwrap();

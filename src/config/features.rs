@@ -1,0 +1,105 @@
+//! `[features]`: one kind (`logmel_stats`, `functionals`, `imported`) and that kind's own options.
+
+use super::source::{parse_kind_options, take_string, Source};
+use crate::features::imported::ImportedFeatures;
+use crate::features::{FeatureSpec, LogMelConfig};
+
+/// Parse and check `[features]`; for `imported`, also resolve its files.
+pub(crate) fn resolve_features(
+    table: Option<&toml::Table>,
+    sample_rate_hz: u32,
+    src: &Source,
+) -> anyhow::Result<(FeatureSpec, Option<ImportedFeatures>)> {
+    let at = |key: &str, msg: String| src.error(src.key_offset("features", key), msg);
+    let mut options = table.cloned().unwrap_or_default();
+    let kind = take_string(src, &mut options, ("features", "[features]"), "kind")?
+        .unwrap_or_else(|| FeatureSpec::KINDS[0].to_string());
+    if FeatureSpec::default_of(&kind).is_none() {
+        return Err(at(
+            "kind",
+            format!("[features] kind = \"{kind}\" (expected logmel_stats, functionals or imported)"),
+        ));
+    }
+    let mut keys = FeatureSpec::keys(&kind);
+    keys.push("kind".into());
+    keys.sort();
+    let spec =
+        parse_kind_options(src, &options, ("features", "[features]", &kind), &keys, |m| FeatureSpec::parse(&kind, m))?;
+    match &spec {
+        FeatureSpec::LogMelStats(lm) => check_logmel(lm, sample_rate_hz, src)?,
+        FeatureSpec::Functionals(f) => {
+            if f.n_mfcc == 0 || f.n_mfcc > f.logmel.n_mels {
+                return Err(at(
+                    "kind",
+                    format!(
+                        "[features] kind = \"functionals\" with n_mfcc = {} (expected logmel_stats, functionals or imported, and 1 ≤ n_mfcc ≤ n_mels)",
+                        f.n_mfcc
+                    ),
+                ));
+            }
+            check_logmel(&f.logmel, sample_rate_hz, src)?;
+        }
+        FeatureSpec::Imported(imp) => {
+            let Some(path) = &imp.path else {
+                return Err(at(
+                    "kind",
+                    "[features] kind = \"imported\" needs path = \"FILE.parquet\" (or an .npy with ids = \"FILE.txt\")"
+                        .to_string(),
+                ));
+            };
+            let file = src.resolve(path);
+            let ids = imp.ids.as_deref().map(|i| src.resolve(i));
+            let is_npy = file.extension().is_some_and(|e| e == "npy");
+            let problem = if !file.is_file() {
+                Some(format!("[features] path: {} is not a file", file.display()))
+            } else if is_npy && ids.is_none() {
+                Some("[features] an .npy path needs ids = \"FILE.txt\" (one utterance id per row)".to_string())
+            } else {
+                let missing = ids.as_ref().filter(|i| !i.is_file());
+                missing.map(|i| format!("[features] ids: {} is not a file", i.display()))
+            };
+            if let Some(msg) = problem {
+                return Err(at("path", msg));
+            }
+            let imported = ImportedFeatures { file, ids, column: imp.column.clone() };
+            return Ok((spec, Some(imported)));
+        }
+    }
+    Ok((spec, None))
+}
+
+/// The log-mel analysis must fit the sample rate and the FFT.
+fn check_logmel(f: &LogMelConfig, sample_rate_hz: u32, src: &Source) -> anyhow::Result<()> {
+    let at = |key: &str, msg: String| Err(src.error(src.key_offset("features", key), msg));
+    if !["slaney", "htk"].contains(&f.mel_scale.as_str()) || !["slaney", "none"].contains(&f.mel_norm.as_str()) {
+        return at(
+            "mel_scale",
+            format!(
+                "[features] mel_scale = \"{}\", mel_norm = \"{}\" (expected slaney or htk; slaney or none)",
+                f.mel_scale, f.mel_norm
+            ),
+        );
+    }
+    let nyquist = sample_rate_hz as f64 / 2.0;
+    let fmax = f.fmax_hz.unwrap_or(nyquist);
+    if !(f.fmin_hz >= 0.0 && f.fmin_hz < fmax && fmax <= nyquist) {
+        return at(
+            "fmax_hz",
+            format!(
+                "[features] need 0 ≤ fmin_hz < fmax_hz ≤ {nyquist} (half the sample rate); got {} and {fmax}",
+                f.fmin_hz
+            ),
+        );
+    }
+    let win = (f.win_ms * sample_rate_hz as f64 / 1000.0).round() as usize;
+    if win == 0 || win > f.n_fft || f.hop_ms <= 0.0 || f.n_mels == 0 {
+        return at(
+            "win_ms",
+            format!(
+                "[features] win_ms = {} gives {win} samples; expected 0 < window ≤ n_fft = {}, hop_ms > 0, n_mels > 0",
+                f.win_ms, f.n_fft
+            ),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The pipeline TOML: schema, every default (in one place per section), path resolution, `${VAR}`
+//! expansion and validation. Errors name the file, line, column, table and key, in the form the
+//! conventions ask for.
+//!
+//! One file per section (`pipeline.rs`, `corpora.rs`, `noise.rs`, `mix.rs`, `features.rs`, `models.rs`,
+//! `experiments.rs`, `report.rs`), the naming rule (`names.rs`), and where problems are and how they are
+//! worded (`source.rs`). Model kinds come from `models::KINDS`, feature kinds from `features::FeatureSpec`.
+
+mod corpora;
+mod experiments;
+mod features;
+mod mix;
+mod models;
+pub mod names;
+mod noise;
+mod pipeline;
+mod report;
+mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use self::corpora::{default_label_map, split_methods, Corpus, SplitConfig, CORPUS_KINDS};
+pub use self::experiments::Experiment;
+pub use self::mix::MixSection;
+pub use self::models::DEFAULT_MODEL_KIND;
+pub use self::noise::NOISE_KINDS;
+pub use self::pipeline::{LabelsSection, PipelineSection};
+pub use self::report::{ReportSection, METRICS};
+pub use crate::audio::noise::{NoiseSelect, NoiseSource};
+pub use crate::features::imported::ImportedFeatures;
+pub use crate::features::FeatureSpec;
+pub use crate::models::ModelSpec;
+
+use self::source::{describe_toml_error, Source};
+use crate::error::user_error;
+
+/// The whole pipeline file, as written (before resolution). Kind-dependent tables (`[features]`,
+/// `[models.*]`) stay TOML tables until their kind is known.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    pipeline: PipelineSection,
+    #[serde(default)]
+    labels: LabelsSection,
+    corpora: BTreeMap<String, corpora::RawCorpus>,
+    #[serde(default)]
+    noise: BTreeMap<String, noise::RawNoise>,
+    /// Absent: the default SNR grid when there is noise, none when there is not.
+    #[serde(default)]
+    mix: Option<MixSection>,
+    #[serde(default)]
+    features: Option<toml::Table>,
+    #[serde(default)]
+    models: BTreeMap<String, toml::Table>,
+    /// No experiments: the pipeline only ingests its corpora (manifests) and makes no report.
+    #[serde(default)]
+    experiments: Vec<experiments::RawExperiment>,
+    #[serde(default)]
+    report: ReportSection,
+}
+
+/// A resolved, validated pipeline.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Pipeline {
+    /// The TOML file as given on the command line.
+    pub file: PathBuf,
+    /// SHA-256 of the file's bytes (for the report's reproducibility line).
+    pub file_sha256: String,
+    pub pipeline: PipelineSection,
+    pub labels: LabelsSection,
+    pub corpora: BTreeMap<String, Corpus>,
+    pub noise: BTreeMap<String, NoiseSource>,
+    pub mix: MixSection,
+    pub features: FeatureSpec,
+    /// The resolved files of `[features] kind = "imported"`.
+    pub imported: Option<ImportedFeatures>,
+    pub models: BTreeMap<String, ModelSpec>,
+    pub experiments: Vec<Experiment>,
+    pub report: ReportSection,
+}
+
+/// Every name of a section follows [`names::RULE`], and no two differ only by case.
+fn check_names<'a>(
+    src: &Source,
+    (section, what): (&str, &str),
+    all: impl Iterator<Item = &'a String> + Clone,
+) -> anyhow::Result<()> {
+    if let Some(bad) = all.clone().find(|n| !names::is_valid(n)) {
+        return Err(
+            src.error(src.name_offset(section, bad), format!("{what} name \"{bad}\" is not allowed ({})", names::RULE))
+        );
+    }
+    if let Some((a, b)) = names::case_collision(all.map(String::as_str)) {
+        return Err(src.error(
+            src.name_offset(section, b),
+            format!("{what} names \"{a}\" and \"{b}\" differ only by case (they would name the same files)"),
+        ));
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    /// Read, parse, resolve and validate a pipeline file.
+    pub fn load(file: &Path) -> anyhow::Result<Pipeline> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| user_error(format!("{}: cannot read pipeline file: {e}", file.display())))?;
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| user_error(format!("{}: not UTF-8 text", file.display())))?;
+        let file_sha256 = crate::engine::key::sha256_hex(&bytes);
+        let src = Source { file, text: &text };
+        let raw: RawPipeline = toml::from_str(&text).map_err(|e| describe_toml_error(&src, &e))?;
+
+        pipeline::check_pipeline(&raw.pipeline, &src)?;
+        pipeline::check_labels(&raw.labels, &src)?;
+        check_names(&src, ("corpora", "corpus"), raw.corpora.keys())?;
+        let corpora = corpora::resolve_corpora(&raw.corpora, &raw.labels.classes, &src)?;
+        check_names(&src, ("noise", "noise source"), raw.noise.keys())?;
+        let noise = noise::resolve_noise(&raw.noise, &src)?;
+        let mix = mix::resolve_mix(&raw.mix, &noise, &src)?;
+        let (features, imported) =
+            features::resolve_features(raw.features.as_ref(), raw.pipeline.sample_rate_hz, &src)?;
+        check_names(&src, ("models", "model"), raw.models.keys())?;
+        let models = models::resolve_models(&raw.models, &src)?;
+        let experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
+        let report = report::resolve_report(raw.report, &models, &mix.snr_db, &src)?;
+
+        Ok(Pipeline {
+            file: file.to_path_buf(),
+            file_sha256,
+            pipeline: raw.pipeline,
+            labels: raw.labels,
+            corpora,
+            noise,
+            mix,
+            features,
+            imported,
+            models,
+            experiments,
+            report,
+        })
+    }
+
+    /// A pipeline of one corpus and nothing else, for `sertool ingest`.
+    pub fn single_corpus(kind: &str, root: &Path, name: &str, strict: bool) -> anyhow::Result<Pipeline> {
+        if !CORPUS_KINDS.contains(&kind) {
+            return Err(user_error(format!(
+                "unknown corpus kind \"{kind}\" (expected one of: {})",
+                CORPUS_KINDS.join(", ")
+            )));
+        }
+        if !root.is_dir() {
+            return Err(user_error(format!("{}: not a directory", root.display())));
+        }
+        if !names::is_valid(name) {
+            return Err(user_error(format!(
+                "--name \"{name}\" must be letters, digits, '_', '-' or '.' ({})",
+                names::RULE
+            )));
+        }
+        let labels = LabelsSection::default();
+        let split = SplitConfig { method: Some(split_methods(kind)[0].to_string()), ..SplitConfig::default() };
+        let corpus = Corpus {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            root: root.to_path_buf(),
+            label_map: default_label_map(kind, &labels.classes),
+            split,
+            label_source: "acted".into(),
+            strict,
+        };
+        Ok(Pipeline {
+            file: PathBuf::from(format!("<ingest {}>", root.display())),
+            file_sha256: String::new(),
+            pipeline: PipelineSection {
+                name: name.to_string(),
+                sample_rate_hz: pipeline::default_sample_rate(),
+                shards: pipeline::default_shards(),
+                channels: pipeline::default_channel_policy(),
+            },
+            labels,
+            corpora: [(name.to_string(), corpus)].into_iter().collect(),
+            noise: BTreeMap::new(),
+            mix: MixSection { snr_db: Vec::new(), noise: Some(Vec::new()), ..MixSection::default() },
+            features: FeatureSpec::default(),
+            imported: None,
+            models: BTreeMap::new(),
+            experiments: Vec::new(),
+            report: ReportSection::default(),
+        })
+    }
+
+    /// The resolved configuration with every default filled in (`sertool plan --show-config`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "pipeline": self.pipeline,
+            "labels": self.labels,
+            "corpora": self.corpora.values().map(|c| (c.name.clone(), serde_json::json!({
+                "kind": c.kind, "root": c.root.display().to_string(), "label_map": c.label_map, "split": c.split,
+                "label_source": c.label_source, "strict": c.strict,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "noise": self.noise.values().map(|n| (n.name.clone(), serde_json::json!({
+                "kind": n.kind, "root": n.root.display().to_string(), "test_fraction": n.test_fraction, "seed": n.seed,
+                "select": n.select,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "mix": self.mix,
+            "features": self.features,
+            "models": self.models.iter().map(|(name, m)| (name.clone(), m.to_json())).collect::<serde_json::Map<_, _>>(),
+            "experiments": self.experiments.iter().map(|e| serde_json::json!({
+                "name": e.name, "train": e.train, "test": e.test, "models": e.models,
+            })).collect::<Vec<_>>(),
+            "report": self.report,
+        })
+    }
+}

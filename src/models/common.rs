@@ -1,0 +1,255 @@
+//! What every model kind shares: the training schedule and the one training loop (`run_epochs`: AdamW
+//! steps, learning-rate schedule, dev-UAR epoch selection with patience), class weights, the class-weighted
+//! cross-entropy, the z-score `Standardizer`, and small tensor helpers.
+
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer};
+use serde::{Deserialize, Serialize};
+
+use super::metrics;
+use crate::rng::Rng;
+
+/// The knobs of [`run_epochs`], as a kind's keys give them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// "constant" or "cosine" (from lr down to 0 over the epochs).
+    #[serde(default = "default_lr_schedule")]
+    pub lr_schedule: String,
+    /// Stop after this many epochs without a better dev UAR (0: run every epoch).
+    #[serde(default)]
+    pub patience: usize,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            lr: default_lr(),
+            weight_decay: default_weight_decay(),
+            lr_schedule: default_lr_schedule(),
+            patience: 0,
+        }
+    }
+}
+
+impl Schedule {
+    /// The checks every kind's schedule passes: (key, problem).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err(("seeds", "seeds, epochs and batch_size must be non-empty / ≥ 1".into()));
+        }
+        if !["constant", "cosine"].contains(&self.lr_schedule.as_str()) {
+            return Err((
+                "lr_schedule",
+                format!("lr_schedule = \"{}\" (expected constant or cosine)", self.lr_schedule),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn default_epochs() -> usize {
+    60
+}
+fn default_batch() -> usize {
+    64
+}
+pub(crate) fn default_lr() -> f64 {
+    1e-3
+}
+fn default_weight_decay() -> f64 {
+    1e-2
+}
+fn default_lr_schedule() -> String {
+    "constant".into()
+}
+
+/// How a training run went (in model.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainLog {
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    /// None when there was no dev set (the last epoch is kept).
+    pub best_dev_uar: Option<f64>,
+    pub final_train_loss: f64,
+    pub seconds: f64,
+}
+
+/// Class-balanced loss weights n / (k · count_c) over the k classes present (0 for absent classes).
+pub fn class_weights(y: &[usize], n_classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; n_classes];
+    y.iter().for_each(|&c| counts[c] += 1);
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts.iter().map(|&c| if c > 0 { y.len() as f32 / (present as f32 * c as f32) } else { 0.0 }).collect()
+}
+
+/// The learning rate of an epoch under the configured schedule.
+pub fn epoch_lr(cfg: &Schedule, lr: f64, epochs: usize, epoch: usize) -> f64 {
+    match cfg.lr_schedule.as_str() {
+        "cosine" => 0.5 * lr * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs.max(1) as f64).cos()),
+        _ => lr,
+    }
+}
+
+/// Keeps the epoch with the best dev score, and says when `patience` epochs passed without one.
+pub struct Selector<S> {
+    pub best_score: f64,
+    pub best_epoch: usize,
+    pub best: Option<S>,
+    patience: usize,
+}
+
+impl<S> Selector<S> {
+    pub fn new(patience: usize) -> Self {
+        Selector { best_score: f64::NEG_INFINITY, best_epoch: 0, best: None, patience }
+    }
+
+    /// Record an epoch's score; `snapshot` is taken only when it is the best so far.
+    pub fn offer(
+        &mut self,
+        epoch: usize,
+        score: f64,
+        snapshot: impl FnOnce() -> anyhow::Result<S>,
+    ) -> anyhow::Result<()> {
+        if score > self.best_score {
+            self.best_score = score;
+            self.best_epoch = epoch;
+            self.best = Some(snapshot()?);
+        }
+        Ok(())
+    }
+
+    pub fn should_stop(&self, epoch: usize) -> bool {
+        self.patience > 0 && epoch >= self.best_epoch + self.patience
+    }
+}
+
+/// The one training loop of every candle model: per epoch, set the scheduled learning rate, shuffle with
+/// a generator derived from (seed, `tag`, epoch), take an AdamW step on the loss `batch_loss` gives each
+/// batch of row indices, then score the epoch by `dev_uar` (None without a dev set: the last epoch wins)
+/// and keep the best `snapshot`. Returns the best snapshot and the log; the caller restores it.
+#[allow(clippy::too_many_arguments)]
+pub fn run_epochs<S>(
+    cfg: &Schedule,
+    seed: u64,
+    tag: &str,
+    n_rows: usize,
+    opt: &mut AdamW,
+    mut batch_loss: impl FnMut(&[usize]) -> anyhow::Result<Tensor>,
+    mut dev_uar: impl FnMut() -> anyhow::Result<Option<f64>>,
+    mut snapshot: impl FnMut() -> anyhow::Result<S>,
+) -> anyhow::Result<(S, TrainLog)> {
+    let started = std::time::Instant::now();
+    let mut order: Vec<usize> = (0..n_rows).collect();
+    let mut select = Selector::new(cfg.patience);
+    let (mut last_loss, mut epochs_run, mut has_dev) = (0.0, 0, false);
+    for epoch in 0..cfg.epochs {
+        opt.set_learning_rate(epoch_lr(cfg, cfg.lr, cfg.epochs, epoch));
+        Rng::derived(seed, &[tag, &epoch.to_string()]).shuffle(&mut order);
+        let (mut loss_sum, mut batches) = (0.0, 0);
+        for chunk in order.chunks(cfg.batch_size) {
+            let loss = batch_loss(chunk)?;
+            opt.backward_step(&loss)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            batches += 1;
+        }
+        last_loss = loss_sum / batches as f64;
+        epochs_run = epoch + 1;
+        anyhow::ensure!(last_loss.is_finite(), "training diverged at epoch {epoch} (loss {last_loss}); lower lr");
+        let score = match dev_uar()? {
+            Some(uar) => {
+                has_dev = true;
+                uar
+            }
+            None => epoch as f64,
+        };
+        select.offer(epoch, score, &mut snapshot)?;
+        if select.should_stop(epoch) {
+            break;
+        }
+    }
+    let log = TrainLog {
+        epochs_run,
+        best_epoch: select.best_epoch,
+        best_dev_uar: has_dev.then_some(select.best_score),
+        final_train_loss: last_loss,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let best = select.best.ok_or_else(|| anyhow::anyhow!("no training epoch ran (epochs = {})", cfg.epochs))?;
+    Ok((best, log))
+}
+
+/// UAR of `predict_proba` on a dev set, None when there is no dev set.
+pub fn dev_uar(
+    dev_x: &[Vec<f32>],
+    dev_y: &[usize],
+    n_classes: usize,
+    predict_proba: impl Fn(&[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>>,
+) -> anyhow::Result<Option<f64>> {
+    if dev_x.is_empty() {
+        return Ok(None);
+    }
+    let pred: Vec<usize> = predict_proba(dev_x)?.iter().map(|p| argmax(p)).collect();
+    Ok(Some(metrics::compute(dev_y, &pred, n_classes).uar))
+}
+
+pub fn to_tensor(x: &[Vec<f32>]) -> anyhow::Result<Tensor> {
+    let dim = x[0].len();
+    let flat: Vec<f32> = x.iter().flat_map(|r| r.iter().copied()).collect();
+    Ok(Tensor::from_vec(flat, (x.len(), dim), &Device::Cpu)?)
+}
+
+/// Index of the largest value, the first of equals.
+pub fn argmax(p: &[f32]) -> usize {
+    p.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
+}
+
+/// Class-weighted cross-entropy: Σ w_i · (−log p_i[y_i]) / Σ w_i.
+pub fn weighted_cross_entropy(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> candle_core::Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, 1)?.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    (logp * weights)?.sum_all()?.neg()? / weights.sum_all()?.to_scalar::<f32>()? as f64
+}
+
+/// Per-feature mean and standard deviation of the (clean) training set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Standardizer {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Standardizer {
+    pub fn fit(x: &[Vec<f32>]) -> Standardizer {
+        let d = x[0].len();
+        let n = x.len() as f64;
+        let mut mean = vec![0f64; d];
+        for r in x {
+            for (m, &v) in mean.iter_mut().zip(r) {
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0f64; d];
+        for r in x {
+            for ((s, &v), m) in var.iter_mut().zip(r).zip(&mean) {
+                *s += (v as f64 - m).powi(2);
+            }
+        }
+        Standardizer {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std: var.iter().map(|&s| ((s / n).sqrt().max(1e-6)) as f32).collect(),
+        }
+    }
+
+    pub fn apply(&self, x: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        x.iter().map(|r| r.iter().zip(&self.mean).zip(&self.std).map(|((v, m), s)| (v - m) / s).collect()).collect()
+    }
+}

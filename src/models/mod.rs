@@ -1,0 +1,301 @@
+//! The model kinds of a pipeline behind one seam. A kind is a file here with its options struct and a
+//! [`Kind`] impl, plus one line in the [`registry!`] below; the config module finds kinds, their keys and
+//! defaults through [`KINDS`], and the train and eval stages call [`fit`] and [`load`].
+//!
+//! Every kind fits on z-scored clean source features, saves a checkpoint folder (safetensors + JSON, with
+//! `model.json`, the [`ModelCard`]), loads it again and predicts class probabilities. Shared pieces:
+//! `common.rs` (the training loop, schedule, class weights, standardiser), `nets/` (the networks),
+//! `metrics.rs`.
+
+pub mod common;
+pub mod metrics;
+pub mod nets;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use common::{argmax, Standardizer, TrainLog};
+
+use crate::features::FeatureSpec;
+
+/// Declares the kind files and lists their kinds, one line per kind (`file::Type`).
+macro_rules! registry {
+    ($($file:ident :: $kind:ident),* $(,)?) => {
+        $(pub mod $file;)*
+        /// Every model kind, in the order messages list them.
+        pub static KINDS: &[&dyn ModelKind] = &[$(&$file::$kind),*];
+    };
+}
+
+registry! {
+    mlp::Mlp,
+    edrl::Edrl,
+    mbpls::MbPls,
+    edrl_mea::EdrlMea,
+}
+
+/// What a kind needs from the pipeline to train. Today's kinds need the first two; the others are for
+/// kinds to come (domain adaptation on target audio, sequence models, speech enhancement + SER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Needs {
+    /// Labeled features of the source corpora's train split.
+    pub labeled_source: bool,
+    /// The source dev split (epoch selection).
+    pub source_dev: bool,
+    /// Unlabeled features of the target (test) corpora.
+    pub unlabeled_target: bool,
+    /// Frame-level sequences (`[features] frames = true`).
+    pub frames: bool,
+    /// Clean / noisy pairs of the same utterances.
+    pub clean_noisy_pairs: bool,
+}
+
+impl Needs {
+    /// Labeled source features with a dev split, and nothing else.
+    pub const SUPERVISED: Needs = Needs {
+        labeled_source: true,
+        source_dev: true,
+        unlabeled_target: false,
+        frames: false,
+        clean_noisy_pairs: false,
+    };
+}
+
+/// What a train stage hands a kind: z-scored clean source features.
+pub struct TrainData<'a> {
+    pub x: &'a [Vec<f32>],
+    pub y: &'a [usize],
+    pub dev_x: &'a [Vec<f32>],
+    pub dev_y: &'a [usize],
+    pub classes: &'a [String],
+    /// Contiguous named column blocks of x (`features::blocks`); empty means one block.
+    pub feature_blocks: &'a [(String, usize)],
+}
+
+/// What a fit reports besides the model.
+pub struct Fit {
+    pub log: TrainLog,
+    /// The EDRL encoders' training, for `edrl-mea`.
+    pub encoder_log: Option<TrainLog>,
+    /// MB-PLS blocks with their importance (mean over components).
+    pub block_importance: Option<Vec<(String, f64)>>,
+}
+
+impl Fit {
+    pub fn of(log: TrainLog) -> Fit {
+        Fit { log, encoder_log: None, block_importance: None }
+    }
+}
+
+/// A fitted model.
+pub trait Trained {
+    /// Class probabilities for each row of z-scored features.
+    fn predict_proba(&self, x: &[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>>;
+    /// Write the tensors (and any other state) into `dir`; model.json is the caller's.
+    fn save(&self, dir: &Path) -> anyhow::Result<()>;
+}
+
+/// A model kind as its file writes it: typed options, checks, fit and load.
+pub trait Kind: Sync + 'static {
+    /// The options of `[models.X]` besides `kind` and `seeds`, each with its default.
+    type Config: Serialize + DeserializeOwned + Default;
+    const NAME: &'static str;
+    const NEEDS: Needs;
+    /// Values the kind cannot work with: (key, problem).
+    fn check(cfg: &Self::Config) -> Result<(), (&'static str, String)>;
+    fn fit(cfg: &Self::Config, seed: u64, data: &TrainData) -> anyhow::Result<(Box<dyn Trained>, Fit)>;
+    /// Read a checkpoint folder this kind saved.
+    fn load(dir: &Path, card: &ModelCard) -> anyhow::Result<Box<dyn Trained>>;
+}
+
+/// A model kind as the rest of sertool sees it (every [`Kind`] is one).
+pub trait ModelKind: Sync {
+    fn name(&self) -> &'static str;
+    fn needs(&self) -> Needs;
+    /// Every option with its default (canonical JSON object, without `kind` and `seeds`).
+    fn defaults(&self) -> serde_json::Value;
+    /// Options (without `kind` and `seeds`; missing ones take their defaults) to their canonical JSON.
+    fn parse(&self, options: serde_json::Map<String, serde_json::Value>) -> serde_json::Result<serde_json::Value>;
+    /// The problem with parsed options, if any: (key, message).
+    fn check(&self, params: &serde_json::Value) -> Result<(), (&'static str, String)>;
+    fn fit(&self, params: &serde_json::Value, seed: u64, data: &TrainData) -> anyhow::Result<(Box<dyn Trained>, Fit)>;
+    fn load(&self, dir: &Path, card: &ModelCard) -> anyhow::Result<Box<dyn Trained>>;
+}
+
+impl<K: Kind> ModelKind for K {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+    fn needs(&self) -> Needs {
+        K::NEEDS
+    }
+    fn defaults(&self) -> serde_json::Value {
+        serde_json::to_value(K::Config::default()).unwrap_or_default()
+    }
+    fn parse(&self, options: serde_json::Map<String, serde_json::Value>) -> serde_json::Result<serde_json::Value> {
+        let cfg: K::Config = serde_json::from_value(serde_json::Value::Object(options))?;
+        serde_json::to_value(cfg)
+    }
+    fn check(&self, params: &serde_json::Value) -> Result<(), (&'static str, String)> {
+        let cfg: K::Config = serde_json::from_value(params.clone()).map_err(|e| ("kind", e.to_string()))?;
+        K::check(&cfg)
+    }
+    fn fit(&self, params: &serde_json::Value, seed: u64, data: &TrainData) -> anyhow::Result<(Box<dyn Trained>, Fit)> {
+        let cfg: K::Config = serde_json::from_value(params.clone())
+            .with_context(|| format!("model kind \"{}\": options {params}", K::NAME))?;
+        K::fit(&cfg, seed, data)
+    }
+    fn load(&self, dir: &Path, card: &ModelCard) -> anyhow::Result<Box<dyn Trained>> {
+        K::load(dir, card)
+    }
+}
+
+impl std::fmt::Debug for dyn ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.name())
+    }
+}
+
+/// The kind of this name.
+pub fn kind(name: &str) -> Option<&'static dyn ModelKind> {
+    KINDS.iter().copied().find(|k| k.name() == name)
+}
+
+/// The names of every kind, in registry order.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.name()).collect()
+}
+
+/// One `[models.X]` entry, resolved: its kind, seeds and the kind's own options with defaults filled.
+/// It serialises as [`ModelSpec::to_json`] (it travels in job documents) and reads back through the
+/// registry.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub kind: &'static dyn ModelKind,
+    pub seeds: Vec<u64>,
+    /// The kind's options (canonical JSON object).
+    pub params: serde_json::Value,
+}
+
+impl ModelSpec {
+    /// A kind with every option at its default and seed 1.
+    pub fn default_of(kind: &'static dyn ModelKind) -> ModelSpec {
+        ModelSpec { kind, seeds: vec![1], params: kind.defaults() }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// The canonical JSON of what a train stage's key covers: `kind` and the kind's own options, not
+    /// `seeds` (each train stage has one seed, keyed separately).
+    pub fn key_params(&self) -> serde_json::Value {
+        let mut m = self.params.as_object().cloned().unwrap_or_default();
+        m.insert("kind".into(), self.kind_name().into());
+        serde_json::Value::Object(m)
+    }
+
+    /// Everything, seeds included (`plan --show-config`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = self.key_params();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("seeds".into(), serde_json::json!(self.seeds));
+        }
+        v
+    }
+}
+
+impl Serialize for ModelSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ModelSpec, D::Error> {
+        use serde::de::Error;
+        let mut m = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let name = m.remove("kind").and_then(|k| k.as_str().map(String::from)).unwrap_or_default();
+        let kind = self::kind(&name).ok_or_else(|| D::Error::custom(format!("unknown model kind \"{name}\"")))?;
+        let seeds = m.remove("seeds").map(serde_json::from_value).transpose().map_err(D::Error::custom)?;
+        Ok(ModelSpec { kind, seeds: seeds.unwrap_or_default(), params: serde_json::Value::Object(m) })
+    }
+}
+
+/// Everything needed to use a checkpoint folder: `model.json` next to the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub kind: String,
+    pub classes: Vec<String>,
+    /// The kind's options ([`ModelSpec::key_params`]).
+    pub config: serde_json::Value,
+    /// Features and audio settings, so `sertool predict` computes exactly what training saw.
+    pub features: FeatureSpec,
+    pub sample_rate_hz: u32,
+    pub channels: String,
+    pub input_dim: usize,
+    pub standardizer: Standardizer,
+    pub train_utterances: usize,
+    pub dev_utterances: usize,
+    /// The final predictor's training (the classifier for the MB-PLS kinds).
+    pub log: TrainLog,
+    /// The EDRL encoders' training, for `edrl-mea`.
+    pub encoder_log: Option<TrainLog>,
+    /// MB-PLS blocks with their importance (mean over components), for `mbpls` and `edrl-mea`.
+    pub block_importance: Option<Vec<(String, f64)>>,
+}
+
+/// Fit a model of `spec`'s kind with one seed.
+pub fn fit(spec: &ModelSpec, seed: u64, data: &TrainData) -> anyhow::Result<(Box<dyn Trained>, Fit)> {
+    anyhow::ensure!(!data.x.is_empty(), "no training utterances");
+    spec.kind.fit(&spec.params, seed, data)
+}
+
+/// Load a checkpoint folder written by a train stage: `model.json` and what its kind saved.
+pub fn load(dir: &Path) -> anyhow::Result<(Box<dyn Trained>, ModelCard)> {
+    let card_path = dir.join("model.json");
+    let card: ModelCard =
+        serde_json::from_slice(&std::fs::read(&card_path).with_context(|| format!("reading {}", card_path.display()))?)
+            .with_context(|| format!("{}: not a sertool model card", card_path.display()))?;
+    let kind =
+        kind(&card.kind).with_context(|| format!("{}: unknown model kind \"{}\"", card_path.display(), card.kind))?;
+    Ok((kind.load(dir, &card)?, card))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_keys_only_its_own_options() {
+        let keys = |name: &str| -> Vec<String> {
+            let spec = ModelSpec::default_of(kind(name).unwrap());
+            spec.key_params().as_object().unwrap().keys().cloned().collect()
+        };
+        let sched = ["batch_size", "epochs", "lr", "lr_schedule", "patience", "weight_decay"];
+        let mut mlp: Vec<&str> = [&["hidden", "kind"][..], &sched].concat();
+        mlp.sort();
+        assert_eq!(keys("mlp"), mlp);
+        let mut edrl: Vec<&str> =
+            [&["code_dim", "encoder_hidden", "kind", "loss_diff", "loss_recon", "loss_sim"][..], &sched].concat();
+        edrl.sort();
+        assert_eq!(keys("edrl"), edrl);
+        let head = ["block_scores", "classifier_epochs", "classifier_hidden", "classifier_lr", "components"];
+        let mut mbpls: Vec<&str> =
+            [&head[..], &["batch_size", "kind", "lr_schedule", "patience", "weight_decay"]].concat();
+        mbpls.sort();
+        assert_eq!(keys("mbpls"), mbpls);
+        let mut mea: Vec<&str> = [&edrl[..], &head].concat();
+        mea.sort();
+        assert_eq!(keys("edrl-mea"), mea);
+        assert!(!keys("mlp").contains(&"seeds".to_string()));
+        // A loss weight of EDRL moves EDRL's key only.
+        let edrl_kind = kind("edrl").unwrap();
+        let mut changed = ModelSpec::default_of(edrl_kind);
+        changed.params["loss_recon"] = serde_json::json!(2.0);
+        assert_ne!(changed.key_params(), ModelSpec::default_of(edrl_kind).key_params());
+    }
+}
