@@ -4,9 +4,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::Workspace;
+use common::{files_under, Workspace};
 
 const NOISY: &str = r#"
 [pipeline]
@@ -52,19 +52,6 @@ name = "a"
 train = ["a"]
 test = ["a"]
 "#;
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            out.extend(files_under(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out.sort();
-    out
-}
 
 fn workspace(mode: &str) -> Workspace {
     let ws = Workspace::new(3);
