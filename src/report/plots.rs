@@ -229,7 +229,33 @@ fn png(plot: &Plot) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The plots of a report: (file stem, plot).
+/// Every plot with its file stem. Stems are readable (`confusion_<model>_<train>_to_<test>`), but names
+/// may hold `_` and train sets `+` (written `_`), so two plots can want one stem (model `a_b` on corpus
+/// `c`, model `a` on `b_c`): those get a suffix from a hash of what they show, so none overwrites another.
 fn plan(r: &Results) -> Vec<(String, Plot)> {
+    unique_stems(plan_named(r))
+}
+
+/// (stem, identity, plot): the identity names what the plot shows, unambiguously.
+fn unique_stems(plots: Vec<(String, String, Plot)>) -> Vec<(String, Plot)> {
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (stem, _, _) in &plots {
+        *count.entry(stem.clone()).or_default() += 1;
+    }
+    plots
+        .into_iter()
+        .map(|(stem, identity, plot)| {
+            if count[&stem] > 1 {
+                let h = crate::rng::stable_u64(0, &[&identity]);
+                (format!("{stem}_{:08x}", h >> 32), plot)
+            } else {
+                (stem, plot)
+            }
+        })
+        .collect()
+}
+
+fn plan_named(r: &Results) -> Vec<(String, String, Plot)> {
     let mut out = Vec::new();
     let noises: Vec<Option<&str>> = {
         let mut n: Vec<Option<&str>> = r.conditions.iter().filter_map(|c| c.noise.as_deref()).map(Some).collect();
@@ -260,6 +286,7 @@ fn plan(r: &Results) -> Vec<(String, Plot)> {
             };
             out.push((
                 file_safe(&format!("{}_vs_snr_{train}_to_{test}{suffix}", r.metric)),
+                format!("snr\u{0}{train}\u{0}{test}\u{0}{}", noise.unwrap_or_default()),
                 Plot::Snr(SnrPlot {
                     title: format!("{train} → {test}{}", noise.map(|n| format!(" ({n})")).unwrap_or_default()),
                     x_labels: conds.iter().map(|c| r.condition_label(c)).collect(),
@@ -293,6 +320,7 @@ fn plan(r: &Results) -> Vec<(String, Plot)> {
             }
             out.push((
                 file_safe(&format!("confusion_{m}_{train}_to_{test}")),
+                format!("confusion\u{0}{m}\u{0}{train}\u{0}{test}"),
                 Plot::Confusion(ConfusionPlot {
                     title: format!("{m}: {train} → {test} (recall per true class; counts over seeds)"),
                     classes: r.p.labels.classes.clone(),
@@ -323,4 +351,31 @@ pub fn draw(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
         names.extend(w?);
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confusion(title: &str) -> Plot {
+        Plot::Confusion(ConfusionPlot { title: title.into(), classes: vec![], panels: vec![] })
+    }
+
+    #[test]
+    fn plots_that_want_one_file_name_get_distinct_ones() {
+        // model a_b on corpus c and model a on corpus b_c both read confusion_a_b_c_to_c.
+        let stem = file_safe("confusion_a_b_c_to_c");
+        assert_eq!(stem, file_safe("confusion_a_b_c_to_c"));
+        let plots = vec![
+            (stem.clone(), "confusion\0a_b\0c\0c".to_string(), confusion("one")),
+            (stem.clone(), "confusion\0a\0b_c\0c".to_string(), confusion("two")),
+            ("uar_vs_snr_c_to_c".to_string(), "snr\0c\0c\0".to_string(), confusion("three")),
+        ];
+        let names: Vec<String> = unique_stems(plots).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(names.len(), 3);
+        assert_ne!(names[0], names[1]);
+        assert!(names[0].starts_with(&stem) && names[1].starts_with(&stem));
+        // A stem nobody else wants stays as it is (the demo's file names do not change).
+        assert_eq!(names[2], "uar_vs_snr_c_to_c");
+    }
 }

@@ -15,7 +15,7 @@ use crate::error::Fault;
 use crate::records::{Condition, EvalInfo};
 
 pub const KIND: &str = "report";
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 
 /// What the report reads, in the order of its inputs of the same name.
 #[derive(Serialize, Deserialize)]
