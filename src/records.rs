@@ -1,5 +1,5 @@
 //! The record types that stages write and other stages (and the report) read: one definition shared by
-//! producer and consumer. This room is a leaf: it imports nothing of the crate but `error`, so every
+//! producer and consumer. This room is a leaf: it imports nothing of the crate, so every
 //! other room may depend on it without making a cycle.
 
 use std::collections::BTreeMap;

@@ -30,10 +30,10 @@ pub(crate) fn resolve_features(
         FeatureSpec::Functionals(f) => {
             if f.n_mfcc == 0 || f.n_mfcc > f.logmel.n_mels {
                 return Err(at(
-                    "kind",
+                    "n_mfcc",
                     format!(
-                        "[features] kind = \"functionals\" with n_mfcc = {} (expected logmel_stats, functionals or imported, and 1 ≤ n_mfcc ≤ n_mels)",
-                        f.n_mfcc
+                        "[features] n_mfcc = {} with n_mels = {} (expected 1 ≤ n_mfcc ≤ n_mels)",
+                        f.n_mfcc, f.logmel.n_mels
                     ),
                 ));
             }

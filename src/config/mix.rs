@@ -51,6 +51,11 @@ fn default_snrs() -> Vec<f64> {
 }
 
 impl MixSection {
+    /// The conditions of a pipeline in table order: clean, then each noise source × each SNR.
+    pub fn conditions(&self) -> Vec<crate::records::Condition> {
+        crate::records::Condition::grid(self.noise.as_deref().unwrap_or_default(), &self.snr_db)
+    }
+
     /// The SNR definition at the pipeline's sample rate.
     pub fn snr_mode(&self, rate: u32) -> SnrMode {
         SnrMode::new(self.snr_mode == "active", self.active_gate_db, rate)

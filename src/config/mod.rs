@@ -155,10 +155,7 @@ impl Pipeline {
             return Err(user_error(format!("{}: not a directory", root.display())));
         }
         if !names::is_valid(name) {
-            return Err(user_error(format!(
-                "--name \"{name}\" must be letters, digits, '_', '-' or '.' ({})",
-                names::RULE
-            )));
+            return Err(user_error(format!("--name \"{name}\" is not allowed ({})", names::RULE)));
         }
         let labels = LabelsSection::default();
         let split = SplitConfig { method: Some(split_methods(kind)[0].to_string()), ..SplitConfig::default() };

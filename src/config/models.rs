@@ -40,7 +40,7 @@ fn resolve_model(name: &str, table: &toml::Table, src: &Source) -> anyhow::Resul
         })?,
     };
     if seeds.is_empty() {
-        return Err(at("seeds", "seeds, epochs and batch_size must be non-empty / ≥ 1".into()));
+        return Err(at("seeds", "seeds must list at least one seed".into()));
     }
     let mut keys: Vec<String> = match kind.defaults() {
         serde_json::Value::Object(m) => m.keys().cloned().collect(),

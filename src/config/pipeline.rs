@@ -62,11 +62,7 @@ pub(crate) fn check_pipeline(p: &PipelineSection, src: &Source) -> anyhow::Resul
     if !names::is_valid(&p.name) {
         return at(
             "name",
-            format!(
-                "[pipeline] name \"{}\" must be letters, digits, '_', '-' or '.' (it names reports/<name>/; {})",
-                p.name,
-                names::RULE
-            ),
+            format!("[pipeline] name \"{}\" is not allowed (it names reports/<name>/; {})", p.name, names::RULE),
         );
     }
     if p.sample_rate_hz < 4000 {

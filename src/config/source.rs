@@ -126,14 +126,13 @@ pub(crate) fn expand_env(src: &Source, value: &Spanned<String>) -> anyhow::Resul
 }
 
 impl Source<'_> {
-    /// `p` relative to the pipeline file's folder (absolute paths stay as they are).
+    /// `p` relative to the pipeline file's folder, made absolute: resolved paths travel in job
+    /// documents, and the process that reads them may run in another directory.
     pub(crate) fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.file.parent().unwrap_or(Path::new(".")).join(p)
-        }
+        let joined =
+            if p.is_absolute() { p.to_path_buf() } else { self.file.parent().unwrap_or(Path::new(".")).join(p) };
+        std::path::absolute(&joined).unwrap_or(joined)
     }
 
     /// The first quoted occurrence of `value` in the file (for values serde no longer locates).

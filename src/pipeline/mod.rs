@@ -34,11 +34,6 @@ pub struct Planned {
     pub fingerprints: Arc<Fingerprints>,
 }
 
-/// The conditions of a pipeline in table order: clean, then each noise × SNR.
-pub fn conditions(p: &Pipeline) -> Vec<Condition> {
-    Condition::grid(p.mix.noise.as_deref().unwrap_or_default(), &p.mix.snr_db)
-}
-
 /// Content identity of a set of utterances (ids and audio hashes), for shard keys.
 fn audio_identity<'a>(utts: impl Iterator<Item = &'a Utterance>) -> String {
     let v: Vec<(&str, &str)> = utts.map(|u| (u.id.as_str(), u.content_hash.as_str())).collect();
@@ -105,7 +100,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
 
     // Which corpora need which conditions: sources need clean features of every split;
     // targets need every condition, for their test split only.
-    let conds = conditions(&p);
+    let conds = p.mix.conditions();
     let audio = p.pipeline.audio_in();
     let mode = p.mix.snr_mode(rate);
     let audio_params =

@@ -140,18 +140,7 @@ impl<'a> Results<'a> {
         seeds.sort();
         seeds.dedup();
         let comparisons = compare::compare_all(&groups, &models, &p.report, p.labels.classes.len(), metric);
-        Results {
-            p,
-            metric,
-            models,
-            pairs,
-            trains,
-            tests,
-            conditions: Condition::grid(p.mix.noise.as_deref().unwrap_or_default(), &p.mix.snr_db),
-            groups,
-            comparisons,
-            seeds,
-        }
+        Results { p, metric, models, pairs, trains, tests, conditions: p.mix.conditions(), groups, comparisons, seeds }
     }
 
     pub fn reference(&self) -> Option<&str> {

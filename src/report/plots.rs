@@ -228,7 +228,6 @@ fn png(plot: &Plot) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The plots of a report: (file stem, plot).
 /// Every plot with its file stem. Stems are readable (`confusion_<model>_<train>_to_<test>`), but names
 /// may hold `_` and train sets `+` (written `_`), so two plots can want one stem (model `a_b` on corpus
 /// `c`, model `a` on `b_c`): those get a suffix from a hash of what they show, so none overwrites another.

@@ -9,7 +9,6 @@ use serde_json::json;
 use super::{ReportData, Results};
 use crate::audio::noise::{categories, NoiseFile};
 use crate::config::{Corpus, Pipeline};
-use crate::records::Condition;
 
 /// Three decimals, without the "-0.000" that rounding a tiny negative gives.
 fn db3(x: f64) -> String {
@@ -42,8 +41,7 @@ fn category_list(files: &[NoiseFile]) -> String {
 type Totals = (usize, usize, usize, f64, f64, f64);
 
 fn mix_totals(p: &Pipeline, data: &ReportData) -> BTreeMap<(String, usize, String), Totals> {
-    let noise = p.mix.noise.as_deref().unwrap_or_default();
-    let order: Vec<String> = Condition::grid(noise, &p.mix.snr_db).into_iter().map(|c| c.name).collect();
+    let order: Vec<String> = p.mix.conditions().into_iter().map(|c| c.name).collect();
     let rank = |c: &str| order.iter().position(|o| o == c).unwrap_or(usize::MAX);
     let mut agg: BTreeMap<(String, usize, String), Totals> = BTreeMap::new();
     for (corpus, s) in &data.mix_stats {

@@ -62,7 +62,7 @@ impl Work for Job {
                 if split == "test" {
                     ids.push(id);
                     x.push(v);
-                    truth.push(class_idx[label.as_str()]);
+                    truth.push(super::class_index(&class_idx, label, classes)?);
                 }
             }
         }

@@ -92,6 +92,14 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// The index of a manifest's label in `[labels] classes`; a label outside them (a manifest written
+/// under another label space) is an error, not a panic.
+fn class_index(idx: &std::collections::HashMap<&str, usize>, label: &str, classes: &[String]) -> anyhow::Result<usize> {
+    idx.get(label).copied().ok_or_else(|| {
+        anyhow::anyhow!("manifest label \"{label}\" is not in [labels] classes ({})", classes.join(", "))
+    })
+}
+
 /// The key of a committed stage: the name of its cache directory.
 fn key_of(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()

@@ -76,7 +76,7 @@ impl Work for Job {
         let (mut x, mut y, mut dx, mut dy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (id, v) in feats {
             let Some((label, split)) = labels.get(&id) else { continue };
-            let c = class_idx[label.as_str()];
+            let c = super::class_index(&class_idx, label, classes)?;
             match split.as_str() {
                 "train" => {
                     x.push(v);
