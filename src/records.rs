@@ -43,6 +43,35 @@ pub struct EvalInfo {
     pub seed: u64,
 }
 
+/// One train stage: a model on its source corpora (joined with `+`), adapted to a target corpus or
+/// not, with one seed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TrainInfo {
+    pub model: String,
+    pub train: String,
+    /// The corpus whose unlabeled audio a domain-adaptation kind adapted to.
+    pub target: Option<String>,
+    pub seed: u64,
+}
+
+impl TrainInfo {
+    /// Its place under train/ and models/<pipeline>/: `<train>/seedN` or `<train>/to-<target>/seedN`.
+    pub fn path(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{}/{}/to-{t}/seed{}", self.model, self.train, self.seed),
+            None => format!("{}/{}/seed{}", self.model, self.train, self.seed),
+        }
+    }
+
+    /// The training set as tables show it: `synth_a`, or `synth_a → synth_b` when adapted.
+    pub fn label(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{} → {t}", self.train),
+            None => self.train.clone(),
+        }
+    }
+}
+
 /// Per-condition mixing statistics (a mix stage's stats.json): how many were mixed, skipped and
 /// rescaled against clipping, and the achieved SNR (measured on the written mixture).
 #[derive(Debug, Clone, Serialize, Deserialize)]

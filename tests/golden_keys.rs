@@ -28,10 +28,13 @@ fn features_key(spec: &FeatureSpec) -> String {
 fn model_kinds_have_pinned_train_keys() {
     let got: BTreeMap<&str, String> = KINDS.iter().map(|k| (k.name(), train_key(&ModelSpec::default_of(*k)))).collect();
     let pinned: BTreeMap<&str, &str> = [
+        ("dann", "a02008723aeef60611c620150e7022fdf89d27475b63f62dbb1b9ed8b0dc2275"),
         ("edrl", "3d0d809d3e268b7c4717d593e4a173f023f82e93d2642d4ef29e5a2624d11498"),
         ("edrl-mea", "f9ed1d5d09b9cb28e34757270294ea03fddd21eed41aabeae6bb6797c060b3a9"),
+        ("emo-dna", "e036fdca6f0813e1733688565c3fecc9912dbbd320dcc243f8cd90bee098525d"),
         ("mbpls", "81abfd45df82656fa370b8ce4af7817261697b7a93cb21b7900b2efa57ad600f"),
         ("mlp", "b9316113e0367bacc519f5ec326f04cb220dc3c4daaa912c756442036f6254ca"),
+        ("mmd", "dcd984dd69875a2d3843f67fc622c0cf522d759da793ab374ba7146f0663e12f"),
     ]
     .into_iter()
     .collect();

@@ -21,8 +21,19 @@ fn stage_dir(ws: &Workspace, kind: &str, id: &str) -> std::path::PathBuf {
 fn predict_agrees_with_the_eval_stage_for_every_model_kind() {
     let ws = Workspace::new(3);
     ws.json(&["run", "pipelines/demo.toml"]);
-    for model in ["mlp", "edrl", "mbpls", "edrl_mea"] {
-        let dir = stage_dir(&ws, "eval", &format!("eval/{model}/synth_a/seed1/synth_a/clean"));
+    // (model, test corpus, checkpoint under models/demo/): the adapting kinds have one model per target.
+    let cases = [
+        ("mlp", "synth_a", "mlp/synth_a/seed1"),
+        ("edrl", "synth_a", "edrl/synth_a/seed1"),
+        ("mbpls", "synth_a", "mbpls/synth_a/seed1"),
+        ("edrl_mea", "synth_a", "edrl_mea/synth_a/seed1"),
+        ("emo_dna", "synth_a", "emo_dna/synth_a/seed1"),
+        ("emo_dna", "synth_b", "emo_dna/synth_a/to-synth_b/seed1"),
+        ("dann", "synth_b", "dann/synth_a/to-synth_b/seed1"),
+        ("mmd", "synth_b", "mmd/synth_a/to-synth_b/seed1"),
+    ];
+    for (model, test, checkpoint) in cases {
+        let dir = stage_dir(&ws, "eval", &format!("eval/{model}/synth_a/seed1/{test}/clean"));
         let b = sertool::table::read_parquet(&dir.join("predictions.parquet")).unwrap();
         let ids = sertool::table::strings(&b, "id").unwrap();
         let predicted = sertool::table::strings(&b, "predicted").unwrap();
@@ -30,10 +41,13 @@ fn predict_agrees_with_the_eval_stage_for_every_model_kind() {
         let files: Vec<String> = ids
             .iter()
             .take(5)
-            .map(|id| format!("data/synth/cremad_a/AudioWAV/{}.wav", id.strip_prefix("synth_a/").unwrap()))
+            .map(|id| {
+                let name = id.strip_prefix(&format!("{test}/")).unwrap();
+                format!("data/synth/cremad_{}/AudioWAV/{name}.wav", test.strip_prefix("synth_").unwrap())
+            })
             .collect();
         let mut args = vec!["predict", "--model"];
-        let checkpoint = format!("models/demo/{model}/synth_a/seed1");
+        let checkpoint = format!("models/demo/{checkpoint}");
         args.push(&checkpoint);
         args.extend(files.iter().map(String::as_str));
         let out = ws.json(&args);

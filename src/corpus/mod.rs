@@ -50,6 +50,20 @@ pub struct Utterance {
 }
 
 impl Utterance {
+    /// The same audio with everything a label says removed (native and unified label, drop reason,
+    /// dimensional attributes): what an unlabeled-target stage may carry.
+    pub fn without_labels(&self) -> Utterance {
+        Utterance {
+            native_label: String::new(),
+            label: None,
+            drop_reason: None,
+            valence: None,
+            arousal: None,
+            dominance: None,
+            ..self.clone()
+        }
+    }
+
     /// A row with the identity fields set and everything optional empty.
     pub fn new(corpus: &str, native_id: &str, root: &std::path::Path, rel_path: String) -> Utterance {
         Utterance {

@@ -253,3 +253,41 @@ impl Standardizer {
         x.iter().map(|r| r.iter().zip(&self.mean).zip(&self.std).map(|((v, m), s)| (v - m) / s).collect()).collect()
     }
 }
+
+/// Target-row batches beside the source batches of [`run_epochs`]: each call takes the next `len` rows of
+/// a shuffled order of the target rows, reshuffled (from seed, tag and pass) each time it runs out, so
+/// every source batch meets a target batch of its size however the two sets compare in size.
+pub struct TargetBatches {
+    order: Vec<usize>,
+    next: usize,
+    pass: usize,
+    seed: u64,
+    tag: &'static str,
+}
+
+impl TargetBatches {
+    pub fn new(rows: usize, seed: u64, tag: &'static str) -> TargetBatches {
+        TargetBatches { order: (0..rows).collect(), next: rows, pass: 0, seed, tag }
+    }
+
+    /// The next `len` target rows (empty without target rows).
+    pub fn take(&mut self, len: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len && !self.order.is_empty() {
+            if self.next == self.order.len() {
+                Rng::derived(self.seed, &[self.tag, &self.pass.to_string()]).shuffle(&mut self.order);
+                self.pass += 1;
+                self.next = 0;
+            }
+            out.push(self.order[self.next]);
+            self.next += 1;
+        }
+        out
+    }
+}
+
+/// The rows of `x` at `idx`, as a tensor.
+pub fn rows_tensor(x: &[Vec<f32>], idx: &[usize]) -> anyhow::Result<Tensor> {
+    let rows: Vec<Vec<f32>> = idx.iter().map(|&i| x[i].clone()).collect();
+    to_tensor(&rows)
+}

@@ -48,7 +48,7 @@ impl Kind for EdrlMea {
         blocks.push(("shared".into(), z));
         let (m, log, importance) =
             Mea::fit(&cfg.mea, &cfg.head(), Some(e), &blocks, seed, (d.x, d.y), (d.dev_x, d.dev_y), k)?;
-        Ok((Box::new(m), Fit { log, encoder_log: Some(encoder_log), block_importance: Some(importance) }))
+        Ok((Box::new(m), Fit { encoder_log: Some(encoder_log), block_importance: Some(importance), ..Fit::of(log) }))
     }
 
     fn load(dir: &Path, card: &ModelCard) -> anyhow::Result<Box<dyn Trained>> {

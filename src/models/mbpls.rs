@@ -100,7 +100,7 @@ impl Kind for MbPls {
         let head = cfg.head.schedule(&cfg.mea);
         let k = d.classes.len();
         let (m, log, importance) = Mea::fit(&cfg.mea, &head, None, &blocks, seed, (d.x, d.y), (d.dev_x, d.dev_y), k)?;
-        Ok((Box::new(m), Fit { log, encoder_log: None, block_importance: Some(importance) }))
+        Ok((Box::new(m), Fit { block_importance: Some(importance), ..Fit::of(log) }))
     }
 
     fn load(dir: &Path, _card: &ModelCard) -> anyhow::Result<Box<dyn Trained>> {

@@ -35,10 +35,14 @@ registry! {
     edrl::Edrl,
     mbpls::MbPls,
     edrl_mea::EdrlMea,
+    emo_dna::EmoDna,
+    dann::Dann,
+    mmd::Mmd,
 }
 
-/// What a kind needs from the pipeline to train. Today's kinds need the first two; the others are for
-/// kinds to come (domain adaptation on target audio, sequence models, speech enhancement + SER).
+/// What a kind needs from the pipeline to train. Every kind needs the first two; the domain-adaptation
+/// kinds also read the target corpus's unlabeled features (one train stage per source set × target);
+/// the last two are for kinds to come (sequence models, speech enhancement + SER).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Needs {
     /// Labeled features of the source corpora's train split.
@@ -62,9 +66,21 @@ impl Needs {
         frames: false,
         clean_noisy_pairs: false,
     };
+
+    /// A kind that adapts to the target corpus.
+    pub const ADAPTING: Needs = Needs { unlabeled_target: true, ..Needs::SUPERVISED };
 }
 
-/// What a train stage hands a kind: z-scored clean source features.
+/// The options every domain-adaptation kind shares (flattened into its `[models.X]` table).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdaptOptions {
+    /// Adapt on the target's test-split audio as well as its train split (the report marks such cells).
+    #[serde(default)]
+    pub transductive: bool,
+}
+
+/// What a train stage hands a kind: z-scored clean source features, and for an adapting kind the
+/// target corpus's features, z-scored with the source statistics and without labels.
 pub struct TrainData<'a> {
     pub x: &'a [Vec<f32>],
     pub y: &'a [usize],
@@ -73,6 +89,20 @@ pub struct TrainData<'a> {
     pub classes: &'a [String],
     /// Contiguous named column blocks of x (`features::blocks`); empty means one block.
     pub feature_blocks: &'a [(String, usize)],
+    /// The index into `corpora` of each row of x (its source corpus).
+    pub corpus: &'a [usize],
+    /// The source corpora, then the target when there is one.
+    pub corpora: &'a [String],
+    /// The target's unlabeled rows (empty: no adaptation, as for the in-corpus cell).
+    pub target_x: &'a [Vec<f32>],
+}
+
+/// Pseudo-labelling, epoch by epoch, of a kind that labels target rows itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PseudoLabelLog {
+    /// After each epoch: the global threshold τ and every target row's pseudo-label (None: under its
+    /// class's threshold), in the order of `TrainData::target_x`.
+    pub epochs: Vec<(f64, Vec<Option<usize>>)>,
 }
 
 /// What a fit reports besides the model.
@@ -82,11 +112,13 @@ pub struct Fit {
     pub encoder_log: Option<TrainLog>,
     /// MB-PLS blocks with their importance (mean over components).
     pub block_importance: Option<Vec<(String, f64)>>,
+    /// Target pseudo-labels per epoch, for kinds that make them.
+    pub pseudo_labels: Option<PseudoLabelLog>,
 }
 
 impl Fit {
     pub fn of(log: TrainLog) -> Fit {
-        Fit { log, encoder_log: None, block_importance: None }
+        Fit { log, encoder_log: None, block_importance: None, pseudo_labels: None }
     }
 }
 
@@ -198,6 +230,15 @@ impl ModelSpec {
         serde_json::Value::Object(m)
     }
 
+    /// The target splits whose unlabeled audio this model adapts on; None for a kind that does not adapt.
+    pub fn adaptation_splits(&self) -> Option<&'static [&'static str]> {
+        if !self.kind.needs().unlabeled_target {
+            return None;
+        }
+        let transductive = self.params.get("transductive").and_then(|v| v.as_bool()).unwrap_or(false);
+        Some(if transductive { &["train", "test"] } else { &["train"] })
+    }
+
     /// Everything, seeds included (`plan --show-config`).
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = self.key_params();
@@ -246,6 +287,22 @@ pub struct ModelCard {
     pub encoder_log: Option<TrainLog>,
     /// MB-PLS blocks with their importance (mean over components), for `mbpls` and `edrl-mea`.
     pub block_importance: Option<Vec<(String, f64)>>,
+    /// What a domain-adaptation kind adapted on (None: no adaptation, and no field, so the cards of
+    /// models that do not adapt are as they always were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptation: Option<AdaptationCard>,
+}
+
+/// The target side of an adapted model, in its model card.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdaptationCard {
+    pub target: String,
+    /// The target splits whose audio (never labels) training read.
+    pub splits: Vec<String>,
+    pub target_utterances: usize,
+    /// Target rows whose pseudo-label passed the threshold, per epoch (empty for kinds without
+    /// pseudo-labels); the labels themselves are in pseudo_labels.json.
+    pub passed_per_epoch: Vec<usize>,
 }
 
 /// Fit a model of `spec`'s kind with one seed.
@@ -291,6 +348,42 @@ mod tests {
         let mut mea: Vec<&str> = [&edrl[..], &head].concat();
         mea.sort();
         assert_eq!(keys("edrl-mea"), mea);
+        let mut dann: Vec<&str> =
+            [&["disc_hidden", "hidden", "kind", "loss_domain", "transductive"][..], &sched].concat();
+        dann.sort();
+        assert_eq!(keys("dann"), dann);
+        let mut mmd: Vec<&str> = [&["hidden", "kind", "loss_mmd", "transductive"][..], &sched].concat();
+        mmd.sort();
+        assert_eq!(keys("mmd"), mmd);
+        let dna = [
+            "alignment",
+            "centroid_momentum",
+            "code_dim",
+            "disc_hidden",
+            "encoder_hidden",
+            "kind",
+            "loss_class_align",
+            "loss_contrastive",
+            "loss_corpus",
+            "loss_domain",
+            "loss_orthogonal",
+            "loss_pseudo",
+            "temperature",
+            "threshold_momentum",
+            "transductive",
+            "warmup_epochs",
+        ];
+        let mut dna: Vec<&str> = [&dna[..], &sched].concat();
+        dna.sort();
+        assert_eq!(keys("emo-dna"), dna);
+        // Only the adapting kinds read the target, and `transductive` adds its test split.
+        let adapting: Vec<&str> = KINDS.iter().filter(|k| k.needs().unlabeled_target).map(|k| k.name()).collect();
+        assert_eq!(adapting, ["emo-dna", "dann", "mmd"]);
+        let mut spec = ModelSpec::default_of(kind("dann").unwrap());
+        assert_eq!(spec.adaptation_splits(), Some(&["train"][..]));
+        spec.params["transductive"] = serde_json::json!(true);
+        assert_eq!(spec.adaptation_splits(), Some(&["train", "test"][..]));
+        assert_eq!(ModelSpec::default_of(kind("mlp").unwrap()).adaptation_splits(), None);
         assert!(!keys("mlp").contains(&"seeds".to_string()));
         // A loss weight of EDRL moves EDRL's key only.
         let edrl_kind = kind("edrl").unwrap();

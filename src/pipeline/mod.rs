@@ -17,7 +17,7 @@ use crate::config::Pipeline;
 use crate::corpus::{self, shard_of, Scan, Utterance};
 use crate::engine::fingerprint::Fingerprints;
 use crate::engine::{Cache, Graph};
-use crate::records::{Condition, EvalInfo};
+use crate::records::{Condition, EvalInfo, TrainInfo};
 use crate::stages::{self, hash_serialized};
 
 pub struct Planned {
@@ -29,8 +29,8 @@ pub struct Planned {
     pub report: Option<usize>,
     /// Every mix stage: (stage, corpus, condition).
     pub mixes: Vec<(usize, String, Condition)>,
-    /// Every train stage by (model name, train corpora joined with +, seed).
-    pub trains: BTreeMap<(String, String, u64), usize>,
+    /// Every train stage.
+    pub trains: BTreeMap<TrainInfo, usize>,
     pub fingerprints: Arc<Fingerprints>,
 }
 
@@ -178,27 +178,45 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         }
     }
 
-    // Training: one per (model, train corpora, seed), shared by the experiments that use it.
+    // Training: one per (model, train corpora, seed), shared by the experiments that use it; a
+    // domain-adaptation kind has one per target corpus outside its sources as well.
     let classes = &p.labels.classes;
-    let mut trains: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
+    let mut trains: BTreeMap<TrainInfo, usize> = BTreeMap::new();
+    let mut unlabeled =
+        UnlabeledShards { params: &feature_params, imported: &imported_hash, audio, made: BTreeMap::new() };
     let mut evals: Vec<(usize, EvalInfo)> = Vec::new();
     for e in &p.experiments {
         let train_set = e.train.join("+");
         for m in &e.models {
+            let adapt_splits = p.models[m].adaptation_splits();
             for &seed in &p.models[m].seeds {
-                let tkey = (m.clone(), train_set.clone(), seed);
-                let train_idx = match trains.get(&tkey) {
-                    Some(&i) => i,
-                    None => {
-                        let ms: Vec<usize> = e.train.iter().map(|c| manifests[c]).collect();
-                        let fs: Vec<usize> =
-                            e.train.iter().flat_map(|c| features[&(c.clone(), "clean".to_string())].clone()).collect();
-                        let i = graph.add(stages::train::spec(&p, m, &train_set, seed, &ms, &fs, audio)?)?;
-                        trains.insert(tkey, i);
-                        i
-                    }
-                };
                 for t in &e.test {
+                    let target = adapt_splits.filter(|_| !e.train.contains(t)).map(|_| t.clone());
+                    let info = TrainInfo { model: m.clone(), train: train_set.clone(), target, seed };
+                    let train_idx = match trains.get(&info) {
+                        Some(&i) => i,
+                        None => {
+                            let target = match &info.target {
+                                Some(t) => {
+                                    unlabeled.shards(&p, &mut graph, &scans[t], adapt_splits.unwrap_or_default())?
+                                }
+                                None => Vec::new(),
+                            };
+                            let inputs = stages::train::TrainInputs {
+                                sources: &e.train,
+                                manifests: e.train.iter().map(|c| manifests[c]).collect(),
+                                features: e
+                                    .train
+                                    .iter()
+                                    .flat_map(|c| features[&(c.clone(), "clean".to_string())].clone())
+                                    .collect(),
+                                target,
+                            };
+                            let i = graph.add(stages::train::spec(&p, &info, inputs, audio)?)?;
+                            trains.insert(info, i);
+                            i
+                        }
+                    };
                     for cond in &conds {
                         let id = format!("eval/{m}/{train_set}/seed{seed}/{t}/{}", cond.name);
                         if graph.find(&id).is_some() {
@@ -235,6 +253,64 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, trains, fingerprints: fp })
 }
 
+/// The feature shards of one split of a corpus with every label removed: the unlabeled audio a
+/// domain-adaptation model adapts on. They hold every utterance of the split, labeled or dropped
+/// alike, so which utterances they hold follows the split (speakers or the corpus's own partition) and
+/// never the labels: relabelling the target moves no key of a model adapted to it. Made once per
+/// (corpus, split) and shared by every model adapted to it.
+struct UnlabeledShards<'a> {
+    params: &'a serde_json::Value,
+    imported: &'a Option<String>,
+    audio: crate::audio::AudioIn,
+    made: BTreeMap<(String, String), Vec<usize>>,
+}
+
+impl UnlabeledShards<'_> {
+    /// The shard stages of these splits of the scanned corpus.
+    fn shards(&mut self, p: &Pipeline, graph: &mut Graph, scan: &Scan, splits: &[&str]) -> anyhow::Result<Vec<usize>> {
+        let mut out = Vec::new();
+        for &split in splits {
+            let key = (scan.corpus.clone(), split.to_string());
+            if !self.made.contains_key(&key) {
+                let made = self.add(p, graph, scan, split)?;
+                self.made.insert(key.clone(), made);
+            }
+            out.extend(&self.made[&key]);
+        }
+        Ok(out)
+    }
+
+    fn add(&self, p: &Pipeline, graph: &mut Graph, scan: &Scan, split: &str) -> anyhow::Result<Vec<usize>> {
+        let shards = p.pipeline.shards;
+        let mut out = Vec::new();
+        for k in 0..shards {
+            let utts: Vec<Utterance> = scan
+                .utterances
+                .iter()
+                .filter(|u| u.split == split && shard_of(&u.id, shards) == k)
+                .map(Utterance::without_labels)
+                .collect();
+            if utts.is_empty() {
+                continue;
+            }
+            let mut inputs = BTreeMap::new();
+            inputs.insert("audio".to_string(), audio_identity(utts.iter()));
+            if let Some(h) = self.imported {
+                inputs.insert("imported".to_string(), format!("{h} clean"));
+            }
+            let shard = stages::features::Shard {
+                id: format!("features/{}/unlabeled-{split}/{}", scan.corpus, shard_name(k)),
+                utterances: utts,
+                inputs,
+                condition: "clean",
+                mix: None,
+            };
+            out.push(graph.add(stages::features::spec(p, self.params.clone(), self.audio, shard))?);
+        }
+        Ok(out)
+    }
+}
+
 /// Copy a cached file to a user-facing folder, atomically, only when its content differs.
 fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(src)?;
@@ -245,7 +321,7 @@ fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
 }
 
 /// The files of a report entry that are published to reports/<name>/ (plots/ as well).
-const REPORT_FILES: [&str; 8] = [
+const REPORT_FILES: [&str; 9] = [
     "report.md",
     "report.tex",
     "tables.tex",
@@ -254,6 +330,7 @@ const REPORT_FILES: [&str; 8] = [
     "results.parquet",
     "significance.csv",
     "training.md",
+    "adaptation.csv",
 ];
 
 /// Mirror the report's plots: copy what changed and remove plots a previous report drew that this
@@ -293,15 +370,14 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             written.push(dest.display().to_string());
         }
     }
-    // Checkpoints, for `sertool predict`: models/<pipeline>/<model>/<train corpora>/seed<N>/.
-    for ((model, train, seed), &idx) in &planned.trains {
+    // Checkpoints, for `sertool predict`: models/<pipeline>/<model>/<train corpora>[/to-<target>]/seed<N>/.
+    for (info, &idx) in &planned.trains {
         let st = &planned.graph.stages[idx];
         if !cache.is_complete(st.kind, &st.key) {
             continue;
         }
         let dir = cache.entry_dir(st.kind, &st.key);
-        let dest = workdir.join("models").join(&planned.pipeline.pipeline.name).join(model).join(train);
-        let dest = dest.join(format!("seed{seed}"));
+        let dest = workdir.join("models").join(&planned.pipeline.pipeline.name).join(info.path());
         for e in std::fs::read_dir(&dir)?.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if name.ends_with(".safetensors") || name == "model.json" || name == "mbpls.json" {

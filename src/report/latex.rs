@@ -30,7 +30,9 @@ pub fn escape(s: &str) -> String {
 fn cell(c: &Cell, bold: bool) -> String {
     let body = if c.seeds > 1 { format!("{:.3} \\pm {:.3}", c.mean, c.std) } else { format!("{:.3}", c.mean) };
     let body = if bold { format!("\\mathbf{{{body}}}") } else { body };
-    let marks = format!("{}{}", if c.mcnemar { "\\dagger" } else { "" }, if c.bootstrap { "\\ddagger" } else { "" });
+    let mark = |on: bool, m: &'static str| if on { m } else { "" };
+    let marks =
+        format!("{}{}{}", mark(c.mcnemar, "\\dagger"), mark(c.bootstrap, "\\ddagger"), mark(c.transductive, "\\S"));
     if marks.is_empty() {
         format!("${body}$")
     } else {
@@ -73,6 +75,9 @@ fn legend(r: &Results) -> String {
             escape(reference),
             a = r.p.report.alpha
         ));
+    }
+    if r.any_transductive() {
+        s.push_str(" $^{\\S}$: transductive (adapted on the test corpus's unlabeled test-split audio).");
     }
     s
 }

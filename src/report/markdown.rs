@@ -5,7 +5,8 @@ use super::tables::{cell_text, ordered_comparisons, Table, Tables};
 use super::{metric_label, repro, ReportData, Results};
 
 fn marks(c: &super::Cell) -> String {
-    format!("{}{}", if c.mcnemar { "†" } else { "" }, if c.bootstrap { "‡" } else { "" })
+    let mark = |on: bool, m: &'static str| if on { m } else { "" };
+    format!("{}{}{}", mark(c.mcnemar, "†"), mark(c.bootstrap, "‡"), mark(c.transductive, "§"))
 }
 
 pub fn table(t: &Table) -> String {
@@ -42,6 +43,9 @@ fn legend(r: &Results) -> String {
             " Against the reference `{reference}` on the same utterances: † McNemar p < {a}, ‡ paired bootstrap p < {a}.",
             a = r.p.report.alpha
         ));
+    }
+    if r.any_transductive() {
+        s.push_str(" § transductive: the model adapted on the test corpus's test-split audio (never its labels).");
     }
     s
 }

@@ -24,7 +24,7 @@ use crate::audio::noise::NoisePools;
 use crate::config::Pipeline;
 use crate::models::metrics::Metrics;
 pub use crate::records::Predictions;
-use crate::records::{Condition, EvalInfo, IngestReport, MixStats};
+use crate::records::{Condition, EvalInfo, IngestReport, MixStats, TrainInfo};
 
 pub use compare::Comparison;
 
@@ -39,12 +39,32 @@ pub struct EvalResult {
 
 /// One train stage: its key and how long it took (training.md only).
 pub struct TrainRun {
-    pub model: String,
-    pub train: String,
-    pub seed: u64,
+    pub info: TrainInfo,
     pub key: String,
     pub seconds: f64,
     pub epochs: usize,
+    /// The epoch training kept (selected on the source dev split).
+    pub best_epoch: usize,
+    pub adaptation: Option<AdaptationRun>,
+}
+
+/// What an adapted model adapted on, and how its pseudo-labels went.
+pub struct AdaptationRun {
+    pub splits: Vec<String>,
+    pub target_utterances: usize,
+    /// Per epoch, for kinds that pseudo-label (empty otherwise).
+    pub epochs: Vec<PseudoEpoch>,
+}
+
+/// One epoch's pseudo-labels, scored against the target's held labels (for diagnosis only: training
+/// never saw them).
+pub struct PseudoEpoch {
+    pub tau: f64,
+    /// Target rows over their class's threshold.
+    pub passed: usize,
+    /// Of those, the ones with a held label in the class set, and how many of those were right.
+    pub scored: usize,
+    pub correct: usize,
 }
 
 /// Everything a report reads from the cache.
@@ -115,6 +135,8 @@ pub struct Cell {
     pub mcnemar: bool,
     /// Paired bootstrap p < alpha against the reference.
     pub bootstrap: bool,
+    /// A model adapted on the test corpus's test-split audio (transductive), marked § in the tables.
+    pub transductive: bool,
 }
 
 impl<'a> Results<'a> {
@@ -160,7 +182,19 @@ impl<'a> Results<'a> {
             seeds: values.len(),
             mcnemar: cmp.is_some_and(|c| c.mcnemar.p_exact < alpha),
             bootstrap: cmp.and_then(|c| c.bootstrap.as_ref()).is_some_and(|b| b.p < alpha),
+            transductive: self.is_transductive(model, train, test),
         })
+    }
+
+    /// Whether the model of this cell adapted on the test corpus's test audio (unlabeled).
+    pub fn is_transductive(&self, model: &str, train: &str, test: &str) -> bool {
+        let adapts_on_test = |m: &crate::models::ModelSpec| m.adaptation_splits().is_some_and(|s| s.contains(&"test"));
+        self.p.models.get(model).is_some_and(adapts_on_test) && !train.split('+').any(|c| c == test)
+    }
+
+    /// Whether any cell is transductive (the legends explain § then).
+    pub fn any_transductive(&self) -> bool {
+        self.groups.keys().any(|(m, train, test, _)| self.is_transductive(m, train, test))
     }
 
     /// The noisy conditions of the cross-corpus matrix: each noise at `[report] matrix_snr_db`.
@@ -216,6 +250,7 @@ pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()>
     write("significance.csv", tables::significance_csv(&results).as_bytes())?;
     write("results.json", &serde_json::to_vec_pretty(&tables::json(&results, &tables, data))?)?;
     write("training.md", training_times(&data.trains).as_bytes())?;
+    write("adaptation.csv", adaptation_csv(&data.trains).as_bytes())?;
     Ok(())
 }
 
@@ -223,7 +258,7 @@ pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()>
 pub fn training_times(runs: &[TrainRun]) -> String {
     let mut per_model: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
     for r in runs {
-        let e = per_model.entry(&r.model).or_default();
+        let e = per_model.entry(&r.info.model).or_default();
         e.0 += r.seconds;
         e.1 += 1;
     }
@@ -237,7 +272,55 @@ pub fn training_times(runs: &[TrainRun]) -> String {
     }
     md.push_str("\n| model | train | seed | epochs run | s |\n|---|---|---:|---:|---:|\n");
     for r in runs {
-        md.push_str(&format!("| {} | {} | {} | {} | {:.2} |\n", r.model, r.train, r.seed, r.epochs, r.seconds));
+        let i = &r.info;
+        md.push_str(&format!("| {} | {} | {} | {} | {:.2} |\n", i.model, i.label(), i.seed, r.epochs, r.seconds));
+    }
+    let adapted: Vec<(&TrainRun, &AdaptationRun)> =
+        runs.iter().filter_map(|r| Some((r, r.adaptation.as_ref()?))).collect();
+    if adapted.is_empty() {
+        return md;
+    }
+    md.push_str(
+        "\n## Domain adaptation\n\nWhat each adapted model read of its target corpus (audio of these splits, never labels) \
+         and, for kinds that pseudo-label, how many target utterances passed the adaptive threshold at the \
+         kept epoch and at the last one, with the pseudo-labels' accuracy against the target's held labels \
+         (computed here, for diagnosis only). Every epoch is in adaptation.csv.\n\n\
+         | model | train → target | seed | splits | target utterances | kept epoch: passed | accuracy | last epoch: passed | accuracy |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    let cells = |e: Option<&PseudoEpoch>| match e {
+        Some(e) if e.scored > 0 => (e.passed.to_string(), format!("{:.3}", e.correct as f64 / e.scored as f64)),
+        Some(e) => (e.passed.to_string(), "–".into()),
+        None => ("–".into(), "–".into()),
+    };
+    for (r, a) in adapted {
+        let (kept, kept_acc) = cells(a.epochs.get(r.best_epoch));
+        let (last, last_acc) = cells(a.epochs.last());
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {kept} | {kept_acc} | {last} | {last_acc} |\n",
+            r.info.model,
+            r.info.label(),
+            r.info.seed,
+            a.splits.join(", "),
+            a.target_utterances
+        ));
     }
     md
+}
+
+/// Every epoch of every adapted model's pseudo-labelling (a header only when nothing pseudo-labels).
+/// Names follow the naming rule, so no field needs quoting.
+pub fn adaptation_csv(runs: &[TrainRun]) -> String {
+    let mut csv = String::from("model,train,target,seed,epoch,tau,passed,scored,correct,accuracy\n");
+    for r in runs {
+        let (Some(a), Some(target)) = (&r.adaptation, &r.info.target) else { continue };
+        for (epoch, e) in a.epochs.iter().enumerate() {
+            let acc = if e.scored > 0 { format!("{:.4}", e.correct as f64 / e.scored as f64) } else { String::new() };
+            csv.push_str(&format!(
+                "{},{},{target},{},{epoch},{:.4},{},{},{},{acc}\n",
+                r.info.model, r.info.train, r.info.seed, e.tau, e.passed, e.scored, e.correct
+            ));
+        }
+    }
+    csv
 }

@@ -242,7 +242,8 @@ pub fn markdown(r: &Results, data: &ReportData) -> String {
     md.push_str("\n### Stage keys\n\nEvery number above is the output of an eval stage of a train stage; results.csv names both keys for every (model, train, test, condition, seed) row, and `cache/<kind>/<key>/meta.json` records each stage's parameters and inputs. Train stages (first 16 hex digits of the key):\n\n");
     md.push_str("| model | train | seed | train key |\n|---|---|---:|---|\n");
     for t in &data.trains {
-        md.push_str(&format!("| {} | {} | {} | `{}` |\n", t.model, t.train, t.seed, &t.key[..t.key.len().min(16)]));
+        let i = &t.info;
+        md.push_str(&format!("| {} | {} | {} | `{}` |\n", i.model, i.label(), i.seed, &t.key[..t.key.len().min(16)]));
     }
     md
 }
@@ -277,6 +278,6 @@ pub fn json(r: &Results, data: &ReportData) -> serde_json::Value {
         "model_seeds": p.models.iter().map(|(m, c)| (m.clone(), c.seeds.clone())).collect::<BTreeMap<_, _>>(),
         "report": p.report,
         "corpora": corpora,
-        "train_keys": data.trains.iter().map(|t| json!({"model": t.model, "train": t.train, "seed": t.seed, "key": t.key})).collect::<Vec<_>>(),
+        "train_keys": data.trains.iter().map(|t| json!({"model": t.info.model, "train": t.info.train, "target": t.info.target, "seed": t.info.seed, "key": t.key})).collect::<Vec<_>>(),
     })
 }

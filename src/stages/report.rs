@@ -12,10 +12,10 @@ use super::{eval, key_of, manifest, mix, noise_pool, train, Work};
 use crate::config::Pipeline;
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
-use crate::records::{Condition, EvalInfo};
+use crate::records::{Condition, EvalInfo, TrainInfo};
 
 pub const KIND: &str = "report";
-const VERSION: u32 = 5;
+const VERSION: u32 = 6;
 
 /// What the report reads, in the order of its inputs of the same name.
 #[derive(Serialize, Deserialize)]
@@ -27,8 +27,8 @@ pub struct Job {
     mixes: Vec<(String, String)>,
     /// One noise source name per input "pools".
     pools: Vec<String>,
-    /// One (model, train corpora, seed) per input "trains".
-    trains: Vec<(String, String, u64)>,
+    /// One per input "trains".
+    trains: Vec<TrainInfo>,
     /// One corpus name per input "manifests".
     manifests: Vec<String>,
 }
@@ -38,7 +38,7 @@ pub struct ReportInputs {
     pub evals: Vec<(usize, EvalInfo)>,
     pub mixes: Vec<(usize, String, String)>,
     pub pools: Vec<(usize, String)>,
-    pub trains: Vec<(usize, (String, String, u64))>,
+    pub trains: Vec<(usize, TrainInfo)>,
     pub manifests: Vec<(usize, String)>,
 }
 
@@ -97,18 +97,27 @@ impl Work for Job {
     fn run(&self, ctx: &StageCtx) -> anyhow::Result<Vec<Fault>> {
         let p = &self.pipeline;
         let train_dirs = paired(ctx, "trains", &self.trains)?;
-        let train_key: HashMap<(&str, &str, u64), String> =
-            train_dirs.iter().map(|(d, (m, t, s))| ((m.as_str(), t.as_str(), *s), key_of(d))).collect();
+        let train_key: HashMap<&TrainInfo, String> = train_dirs.iter().map(|(d, t)| (*t, key_of(d))).collect();
+        // An eval's model: adapted to its test corpus, or (other kinds, the in-corpus cell) not.
+        let key_of_eval = |i: &EvalInfo| {
+            let mut t = TrainInfo {
+                model: i.model.clone(),
+                train: i.train.clone(),
+                target: Some(i.test.clone()),
+                seed: i.seed,
+            };
+            train_key.get(&t).cloned().or_else(|| {
+                t.target = None;
+                train_key.get(&t).cloned()
+            })
+        };
         let evals = paired(ctx, "evals", &self.evals)?
             .par_iter()
             .map(|(dir, i)| {
                 Ok(crate::report::EvalResult {
                     info: (*i).clone(),
                     eval_key: key_of(dir),
-                    train_key: train_key
-                        .get(&(i.model.as_str(), i.train.as_str(), i.seed))
-                        .cloned()
-                        .unwrap_or_default(),
+                    train_key: key_of_eval(i).unwrap_or_default(),
                     metrics: eval::read_metrics(dir)?,
                     predictions: eval::read_predictions(dir, &p.labels.classes)?,
                 })
@@ -122,24 +131,63 @@ impl Work for Job {
         for (dir, name) in paired(ctx, "pools", &self.pools)? {
             pools.push((name.clone(), noise_pool::read_pools(dir)?));
         }
+        let mut ingest = Vec::new();
+        let mut held_labels = HashMap::new();
+        for (dir, name) in paired(ctx, "manifests", &self.manifests)? {
+            ingest.push((name.clone(), manifest::read_ingest_report(dir)?));
+            if self.trains.iter().any(|t| t.target.as_ref() == Some(name)) {
+                held_labels.extend(manifest::read_labels(dir)?);
+            }
+        }
         let mut trains = Vec::new();
-        for (dir, (model, train, seed)) in train_dirs {
+        for (dir, info) in train_dirs {
             let card = train::read_card(dir)?;
+            let adaptation = match &card.adaptation {
+                Some(a) => Some(crate::report::AdaptationRun {
+                    splits: a.splits.clone(),
+                    target_utterances: a.target_utterances,
+                    epochs: score_pseudo_labels(train::read_pseudo_labels(dir)?, &held_labels),
+                }),
+                None => None,
+            };
             trains.push(crate::report::TrainRun {
-                model: model.clone(),
-                train: train.clone(),
-                seed: *seed,
+                info: info.clone(),
                 key: key_of(dir),
                 seconds: card.log.seconds + card.encoder_log.as_ref().map_or(0.0, |l| l.seconds),
                 epochs: card.log.epochs_run,
+                best_epoch: card.log.best_epoch,
+                adaptation,
             });
-        }
-        let mut ingest = Vec::new();
-        for (dir, name) in paired(ctx, "manifests", &self.manifests)? {
-            ingest.push((name.clone(), manifest::read_ingest_report(dir)?));
         }
         let data = crate::report::ReportData { evals, mix_stats, pools, ingest, trains };
         crate::report::render(p, &data, &ctx.out)?;
         Ok(Vec::new())
     }
+}
+
+/// Each epoch's pseudo-labels against the target's held labels (id → (label, split)).
+fn score_pseudo_labels(
+    labels: Option<train::PseudoLabels>,
+    held: &HashMap<String, (String, String)>,
+) -> Vec<crate::report::PseudoEpoch> {
+    let Some(l) = labels else { return Vec::new() };
+    l.epochs
+        .iter()
+        .map(|e| {
+            let passed: Vec<(&String, usize)> =
+                l.ids.iter().zip(&e.labels).filter_map(|(i, p)| Some((i, (*p)?))).collect();
+            let scored: Vec<bool> = passed
+                .iter()
+                .filter_map(|(id, p)| {
+                    held.get(*id).filter(|(lab, _)| l.classes.contains(lab)).map(|(lab, _)| *lab == l.classes[*p])
+                })
+                .collect();
+            crate::report::PseudoEpoch {
+                tau: e.tau,
+                passed: passed.len(),
+                scored: scored.len(),
+                correct: scored.iter().filter(|&&c| c).count(),
+            }
+        })
+        .collect()
 }

@@ -1,6 +1,8 @@
-//! `train/<model>/<train corpora>/seedN`: one model fitted on the clean features of its source
-//! corpora's train split (dev split for model selection), written as a checkpoint folder
-//! (safetensors + model.json) that `eval` and `sertool predict` load.
+//! `train/<model>/<train corpora>[/to-<target>]/seedN`: one model fitted on the clean features of its
+//! source corpora's train split (dev split for model selection), written as a checkpoint folder
+//! (safetensors + model.json) that `eval` and `sertool predict` load. A domain-adaptation kind also reads
+//! the input "target": features of the target corpus's adaptation splits, which carry no labels (the
+//! target's manifest is never an input), and kinds that pseudo-label write pseudo_labels.json.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -16,7 +18,8 @@ use crate::config::Pipeline;
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
 use crate::features::FeatureSpec;
-use crate::models::{ModelCard, ModelSpec, Standardizer, TrainData};
+use crate::models::{AdaptationCard, ModelCard, ModelSpec, Standardizer, TrainData};
+use crate::records::TrainInfo;
 
 pub const KIND: &str = "train";
 const VERSION: u32 = 2;
@@ -30,36 +33,44 @@ pub struct Job {
     features: FeatureSpec,
     audio: AudioIn,
     channels: String,
+    /// The source corpora, in the order of the corpus classifier's classes.
+    sources: Vec<String>,
+    /// The corpus adapted to and the splits of its audio the input "target" holds.
+    target: Option<(String, Vec<String>)>,
 }
 
-/// The stage of `model` (named `name`) on the corpora `train` (joined with `+`) and `seed`, reading
-/// their `manifests` and clean `features` shards.
-pub fn spec(
-    p: &Pipeline,
-    name: &str,
-    train: &str,
-    seed: u64,
-    manifests: &[usize],
-    features: &[usize],
-    audio: AudioIn,
-) -> anyhow::Result<StageSpec> {
-    let cfg = &p.models[name];
-    let mut deps: Vec<(&'static str, usize)> = manifests.iter().map(|&m| ("manifests", m)).collect();
-    deps.extend(features.iter().map(|&f| ("features", f)));
+/// What a train stage reads: the sources' manifests and clean feature shards, and for an adapted model
+/// the target's unlabeled feature shards.
+pub struct TrainInputs<'a> {
+    pub sources: &'a [String],
+    pub manifests: Vec<usize>,
+    pub features: Vec<usize>,
+    pub target: Vec<usize>,
+}
+
+/// The stage of `t` (its model named in `p.models`), reading `inputs`.
+pub fn spec(p: &Pipeline, t: &TrainInfo, inputs: TrainInputs, audio: AudioIn) -> anyhow::Result<StageSpec> {
+    let cfg = &p.models[&t.model];
+    let mut deps: Vec<(&'static str, usize)> = inputs.manifests.iter().map(|&m| ("manifests", m)).collect();
+    deps.extend(inputs.features.iter().map(|&f| ("features", f)));
+    deps.extend(inputs.target.iter().map(|&f| ("target", f)));
+    let splits = cfg.adaptation_splits().unwrap_or_default().iter().map(|s| s.to_string()).collect();
     Ok(StageSpec {
-        id: format!("train/{name}/{train}/seed{seed}"),
+        id: format!("train/{}", t.path()),
         kind: KIND,
         version: VERSION,
-        params: json!({ "model": cfg.key_params(), "seed": seed, "classes": p.labels.classes }),
+        params: json!({ "model": cfg.key_params(), "seed": t.seed, "classes": p.labels.classes }),
         inputs: BTreeMap::new(),
         deps,
         job: Box::new(Job {
             model: cfg.clone(),
-            seed,
+            seed: t.seed,
             classes: p.labels.classes.clone(),
             features: p.features.clone(),
             audio,
             channels: p.pipeline.channels.clone(),
+            sources: inputs.sources.to_vec(),
+            target: t.target.clone().map(|c| (c, splits)),
         }),
     })
 }
@@ -73,12 +84,14 @@ impl Work for Job {
         }
         let feats = read_features(ctx.inputs("features"))?;
         let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-        let (mut x, mut y, mut dx, mut dy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let source_idx: HashMap<&str, usize> = self.sources.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let (mut x, mut y, mut dx, mut dy, mut corpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (id, v) in feats {
             let Some((label, split)) = labels.get(&id) else { continue };
             let c = super::class_index(&class_idx, label, classes)?;
             match split.as_str() {
                 "train" => {
+                    corpus.push(source_idx.get(super::corpus_of(&id)).copied().unwrap_or(0));
                     x.push(v);
                     y.push(c);
                 }
@@ -92,11 +105,56 @@ impl Work for Job {
         anyhow::ensure!(!x.is_empty(), "no training utterances with features (check the corpora and the label map)");
         let std = Standardizer::fit(&x);
         let (xs, dxs) = (std.apply(&x), std.apply(&dx));
+        // The target's rows (ids and features only), z-scored with the source statistics as eval will.
+        let (target_ids, target_x): (Vec<String>, Vec<Vec<f32>>) = match &self.target {
+            Some((t, _)) => {
+                let rows = read_features(ctx.inputs("target"))?;
+                anyhow::ensure!(!rows.is_empty(), "no features of the target corpus {t} to adapt on");
+                let (ids, v): (Vec<String>, Vec<Vec<f32>>) = rows.into_iter().unzip();
+                (ids, std.apply(&v))
+            }
+            None => Default::default(),
+        };
+        let mut corpora = self.sources.clone();
+        corpora.extend(self.target.iter().map(|(t, _)| t.clone()));
         // Model kernels run on this stage's thread: the stage scheduler already fills the cores.
         let blocks = crate::features::blocks(&self.features);
-        let data = TrainData { x: &xs, y: &y, dev_x: &dxs, dev_y: &dy, classes, feature_blocks: &blocks };
+        let data = TrainData {
+            x: &xs,
+            y: &y,
+            dev_x: &dxs,
+            dev_y: &dy,
+            classes,
+            feature_blocks: &blocks,
+            corpus: &corpus,
+            corpora: &corpora,
+            target_x: &target_x,
+        };
         let (model, fit) = crate::models::fit(cfg, self.seed, &data)?;
         model.save(&ctx.out)?;
+        let adaptation = self.target.as_ref().map(|(t, splits)| AdaptationCard {
+            target: t.clone(),
+            splits: splits.clone(),
+            target_utterances: target_x.len(),
+            passed_per_epoch: fit
+                .pseudo_labels
+                .iter()
+                .flat_map(|l| &l.epochs)
+                .map(|(_, p)| p.iter().flatten().count())
+                .collect(),
+        });
+        if let Some(log) = &fit.pseudo_labels {
+            let doc = PseudoLabels {
+                classes: classes.clone(),
+                ids: target_ids,
+                epochs: log
+                    .epochs
+                    .iter()
+                    .map(|(tau, labels)| EpochLabels { tau: *tau, labels: labels.clone() })
+                    .collect(),
+            };
+            write_json(&ctx.out.join("pseudo_labels.json"), &doc)?;
+        }
         let card = ModelCard {
             kind: cfg.kind_name().to_string(),
             classes: classes.to_vec(),
@@ -111,10 +169,38 @@ impl Work for Job {
             log: fit.log,
             encoder_log: fit.encoder_log,
             block_importance: fit.block_importance,
+            adaptation,
         };
         write_json(&ctx.out.join("model.json"), &card)?;
         Ok(Vec::new())
     }
+}
+
+/// A pseudo-labelling kind's target labels after every epoch (pseudo_labels.json): for diagnosis only,
+/// the report scores them against the target's held labels.
+#[derive(Serialize, Deserialize)]
+pub struct PseudoLabels {
+    pub classes: Vec<String>,
+    /// Target utterance ids, in the order of every epoch's labels.
+    pub ids: Vec<String>,
+    pub epochs: Vec<EpochLabels>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct EpochLabels {
+    /// The global threshold after the epoch.
+    pub tau: f64,
+    /// Class index per id; null where the confidence stayed under the class's threshold.
+    pub labels: Vec<Option<usize>>,
+}
+
+/// The pseudo-labels of a train entry, None for models that make none.
+pub fn read_pseudo_labels(dir: &Path) -> anyhow::Result<Option<PseudoLabels>> {
+    let path = dir.join("pseudo_labels.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
 }
 
 /// The model card (model.json) of a train entry.

@@ -20,7 +20,11 @@ pub struct Mlp {
 impl Mlp {
     /// He-uniform initialisation from a seeded generator.
     pub fn init(dims: &[usize], seed: u64) -> anyhow::Result<Mlp> {
-        let mut rng = Rng::derived(seed, &["mlp-init"]);
+        Mlp::init_from(dims, &mut Rng::derived(seed, &["mlp-init"]))
+    }
+
+    /// He-uniform initialisation drawing from `rng` (networks made of several MLPs share one).
+    pub fn init_from(dims: &[usize], rng: &mut Rng) -> anyhow::Result<Mlp> {
         let mut layers = Vec::new();
         for w in dims.windows(2) {
             let (n_in, n_out) = (w[0], w[1]);
@@ -34,21 +38,27 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut h = x.clone();
+        Ok(self.forward_with_hidden(x)?.1)
+    }
+
+    /// The last hidden layer's activations (the input itself for a single layer) and the output.
+    pub fn forward_with_hidden(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let (mut h, mut hidden) = (x.clone(), x.clone());
         for (i, (w, b)) in self.layers.iter().enumerate() {
             h = h.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
             if i + 1 < self.layers.len() {
                 h = h.relu()?;
+                hidden = h.clone();
             }
         }
-        Ok(h)
+        Ok((hidden, h))
     }
 
     pub(crate) fn vars(&self) -> Vec<Var> {
         self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()
     }
 
-    fn snapshot(&self) -> anyhow::Result<Vec<(Tensor, Tensor)>> {
+    pub(crate) fn snapshot(&self) -> anyhow::Result<Vec<(Tensor, Tensor)>> {
         Ok(self
             .layers
             .iter()
@@ -56,7 +66,7 @@ impl Mlp {
             .collect::<candle_core::Result<_>>()?)
     }
 
-    fn restore(&self, snap: &[(Tensor, Tensor)]) -> anyhow::Result<()> {
+    pub(crate) fn restore(&self, snap: &[(Tensor, Tensor)]) -> anyhow::Result<()> {
         for ((w, b), (sw, sb)) in self.layers.iter().zip(snap) {
             w.set(sw)?;
             b.set(sb)?;
@@ -66,24 +76,35 @@ impl Mlp {
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let mut map: HashMap<String, Tensor> = HashMap::new();
-        for (i, (w, b)) in self.layers.iter().enumerate() {
-            map.insert(format!("layer{i}.weight"), w.as_tensor().clone());
-            map.insert(format!("layer{i}.bias"), b.as_tensor().clone());
-        }
+        self.insert_tensors(&mut map, "");
         candle_core::safetensors::save(&map, path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Add the layers to a tensor map as `{prefix}layerN.weight` / `.bias` (one file can hold several MLPs).
+    pub fn insert_tensors(&self, map: &mut HashMap<String, Tensor>, prefix: &str) {
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            map.insert(format!("{prefix}layer{i}.weight"), w.as_tensor().clone());
+            map.insert(format!("{prefix}layer{i}.bias"), b.as_tensor().clone());
+        }
     }
 
     /// Load the layers saved by [`Mlp::save`] (as many as the file holds).
     pub fn load(path: &Path) -> anyhow::Result<Mlp> {
         let map = candle_core::safetensors::load(path, &Device::Cpu)
             .with_context(|| format!("reading {}", path.display()))?;
+        Mlp::from_tensors(&map, "").with_context(|| path.display().to_string())
+    }
+
+    /// The layers [`Mlp::insert_tensors`] wrote under `prefix`.
+    pub fn from_tensors(map: &HashMap<String, Tensor>, prefix: &str) -> anyhow::Result<Mlp> {
         let mut layers = Vec::new();
-        while let (Some(w), Some(b)) =
-            (map.get(&format!("layer{}.weight", layers.len())), map.get(&format!("layer{}.bias", layers.len())))
-        {
+        while let (Some(w), Some(b)) = (
+            map.get(&format!("{prefix}layer{}.weight", layers.len())),
+            map.get(&format!("{prefix}layer{}.bias", layers.len())),
+        ) {
             layers.push((Var::from_tensor(w)?, Var::from_tensor(b)?));
         }
-        anyhow::ensure!(!layers.is_empty(), "{}: no layer0.weight / layer0.bias tensors", path.display());
+        anyhow::ensure!(!layers.is_empty(), "no {prefix}layer0.weight / {prefix}layer0.bias tensors");
         Ok(Mlp { layers })
     }
 
