@@ -34,7 +34,7 @@ fn bad_pipeline_files_give_one_clear_error_each() {
         // a reference model that is not a model
         (
             ("reference = \"mlp\"", "reference = \"svm\""),
-            &["@LINE:1:", "reference \"svm\"", "edrl, edrl_mea, mbpls, mlp"],
+            &["@LINE:1:", "reference \"svm\"", "dann, edrl, edrl_mea, emo_dna, mbpls, mlp, mmd"],
         ),
         // a matrix SNR outside the grid
         (("matrix_snr_db = 0", "matrix_snr_db = 7"), &["@LINE:1:", "matrix_snr_db = 7", "20, 10, 5, 0, -5"]),

@@ -7,18 +7,22 @@ mod common;
 use common::Workspace;
 
 /// Every feature shard in the cache as (id, condition, vector), the way a user's script would export them.
+/// The unlabeled shards a domain-adaptation model reads (`unlabeled-<split>`) are clean audio, so their
+/// rows are clean rows (once per utterance: a labeled train utterance is in both kinds of shard).
 fn export_features(ws: &Workspace) -> Vec<(String, String, Vec<f32>)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(ws.path().join("cache/features")).unwrap().flatten() {
         let meta: serde_json::Value =
             serde_json::from_slice(&std::fs::read(e.path().join("meta.json")).unwrap()).unwrap();
         let condition = meta["stage"].as_str().unwrap().split('/').nth(2).unwrap().to_string();
+        let condition = if condition.starts_with("unlabeled-") { "clean".to_string() } else { condition };
         let b = sertool::table::read_parquet(&e.path().join("features.parquet")).unwrap();
         let ids = sertool::table::strings(&b, "id").unwrap();
         let vectors = sertool::table::vectors(&b, "features").unwrap();
         out.extend(ids.into_iter().zip(vectors).map(|(i, v)| (i, condition.clone(), v)));
     }
     out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     out
 }
 
