@@ -131,7 +131,9 @@ pub struct TrainBench {
 /// Milliseconds per AdamW step (forward, loss, backward, update) on one fixed random batch, after 20
 /// warm-up steps, on this thread: the networks of tools/bench_train.py (PyTorch), side by side.
 /// `mlp`: 88 → 256 → 4 at batch 512. `edrl`: d = 128, 4 classes, encoders 128 → 64 → 16, batch 64, the
-/// full EDRL loss.
+/// full EDRL loss. `mmd` and `dann`: an MLP 128 → 64 → 4 on 64 source + 64 target rows, cross-entropy on
+/// the source plus multi-bandwidth MMD² between the hidden activations (`mmd`), or plus a discriminator
+/// 64 → 64 → 2 behind gradient reversal (`dann`).
 pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     use crate::models::common::weighted_cross_entropy;
     use crate::models::nets::{edrl::Edrl, mlp};
@@ -170,7 +172,7 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     let (x, y) = batch(64, 128)?;
     let cfg = crate::models::edrl::EdrlConfig::default().settings();
     let model = Edrl::init(128, 4, cfg.encoder_hidden, cfg.code_dim, 1)?;
-    let mut opt = AdamW::new(model.vars(), params)?;
+    let mut opt = AdamW::new(model.vars(), params.clone())?;
     let mut onehot = vec![0f32; 64 * 4];
     let mut present = vec![0f32; 4];
     for (i, &c) in y.iter().enumerate() {
@@ -186,5 +188,31 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
         Ok(opt.backward_step(&loss)?)
     })?;
     out.push(TrainBench { network: "edrl", steps, ms_per_step: ms });
+
+    use crate::models::nets::align::{mmd, reverse_gradient};
+    let (xs, ys) = batch(64, 128)?;
+    let (xt, _) = batch(64, 128)?;
+    let both = Tensor::cat(&[&xs, &xt], 0)?;
+    let targets = Tensor::from_vec(ys.iter().map(|&c| c as u32).collect::<Vec<_>>(), 64, &Device::Cpu)?;
+    let domain = Tensor::from_vec((0..128u32).map(|i| u32::from(i >= 64)).collect::<Vec<_>>(), 128, &Device::Cpu)?;
+    for network in ["mmd", "dann"] {
+        let model = mlp::Mlp::init(&[128, 64, 4], 1)?;
+        let disc = mlp::Mlp::init(&[64, 64, 2], 2)?;
+        let mut vars = model.vars();
+        if network == "dann" {
+            vars.extend(disc.vars());
+        }
+        let mut opt = AdamW::new(vars, params.clone())?;
+        let ms = time(&mut || {
+            let (h, logits) = model.forward_with_hidden(&both)?;
+            let ce = candle_nn::loss::cross_entropy(&logits.narrow(0, 0, 64)?, &targets)?;
+            let term = match network {
+                "mmd" => mmd(&h.narrow(0, 0, 64)?, &h.narrow(0, 64, 64)?)?,
+                _ => candle_nn::loss::cross_entropy(&disc.forward(&reverse_gradient(&h, 0.5)?)?, &domain)?,
+            };
+            Ok(opt.backward_step(&(ce + term)?)?)
+        })?;
+        out.push(TrainBench { network, steps, ms_per_step: ms });
+    }
     Ok(out)
 }

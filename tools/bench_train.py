@@ -7,7 +7,12 @@ sertool trains, on one fixed batch of random float32 data. Prints one JSON line 
         nn.Sequential(Linear(d,h), ReLU, Linear(h,z)); head Linear(C*z, C) on the concatenated class
         codes; decoder Linear(2z,h) ReLU Linear(h,d) on [Z_y, Z_s].
         loss = CE + 1.0*MSE(x_hat, x) + 0.1*diff + 0.1*sim.
-  Both use AdamW(lr=1e-3, weight_decay=0.01).
+  mmd:  Linear(128->64) ReLU Linear(64->4) on 64 source + 64 target rows; CE on the source rows +
+        multi-bandwidth RBF MMD^2 between the hidden activations (five bandwidths 2^-2..2^2 x the mean
+        squared distance between distinct rows, no gradient through them).
+  dann: the same MLP; CE on the source + CE of a discriminator Linear(64->64) ReLU Linear(64->2) on the
+        hidden activations behind gradient reversal (coefficient 0.5).
+  All use AdamW(lr=1e-3, weight_decay=0.01).
 
     tools/.venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu  # or plain PyPI
     tools/.venv/bin/python tools/bench_train.py [--threads 1] [--steps 300]
@@ -51,6 +56,43 @@ class Edrl(nn.Module):
         return F.cross_entropy(logits, y) + F.mse_loss(x_hat, x) + 0.1 * diff + 0.1 * sim
 
 
+def mmd(x, y):
+    z = torch.cat([x, y])
+    d = torch.cdist(z, z) ** 2
+    n = z.shape[0]
+    base = d.detach().sum() / (n * n - n)
+    k = sum(torch.exp(-d / (base * 2.0 ** p)) for p in range(-2, 3))
+    m = x.shape[0]
+    return k[:m, :m].mean() + k[m:, m:].mean() - 2 * k[:m, m:].mean()
+
+
+class Reverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, coeff):
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -ctx.coeff * g, None
+
+
+class Aligned(nn.Module):
+    def __init__(self, adversarial):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(128, 64), nn.ReLU())
+        self.out = nn.Linear(64, 4)
+        self.disc = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)) if adversarial else None
+
+    def loss(self, xs, ys, xt):
+        h = self.hidden(torch.cat([xs, xt]))
+        ce = F.cross_entropy(self.out(h[:64]), ys)
+        if self.disc is None:
+            return ce + mmd(h[:64], h[64:])
+        domain = torch.cat([torch.zeros(64, dtype=torch.long), torch.ones(64, dtype=torch.long)])
+        return ce + F.cross_entropy(self.disc(Reverse.apply(h, 0.5)), domain)
+
+
 def bench(model, loss_fn, steps):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
 
@@ -85,6 +127,12 @@ def main():
     ye = torch.randint(0, 4, (64,))
     edrl = Edrl()
     runs.append(("edrl", edrl, lambda: edrl.loss(xe, ye)))
+
+    xs, xt = torch.randn(64, 128), torch.randn(64, 128)
+    ys = torch.randint(0, 4, (64,))
+    for name in ["mmd", "dann"]:
+        m = Aligned(adversarial=name == "dann")
+        runs.append((name, m, lambda m=m: m.loss(xs, ys, xt)))
 
     for name, model, loss_fn in runs:
         ms = bench(model, loss_fn, args.steps)
