@@ -36,6 +36,11 @@ fn bad_pipeline_files_give_one_clear_error_each() {
             ("reference = \"mlp\"", "reference = \"svm\""),
             &["@LINE:1:", "reference \"svm\"", "dann, edrl, edrl_mea, emo_dna, mbpls, mlp, mmd"],
         ),
+        // a model kind's own check (emo-dna's corpus-level alignment)
+        (
+            ("warmup_epochs = 10", "alignment = \"cosine\""),
+            &["@LINE:1:", "model \"emo_dna\": alignment = \"cosine\"", "mmd or adversarial"],
+        ),
         // a matrix SNR outside the grid
         (("matrix_snr_db = 0", "matrix_snr_db = 7"), &["@LINE:1:", "matrix_snr_db = 7", "20, 10, 5, 0, -5"]),
         // TOML syntax

@@ -198,7 +198,16 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         None => {
                             let target = match &info.target {
                                 Some(t) => {
-                                    unlabeled.shards(&p, &mut graph, &scans[t], adapt_splits.unwrap_or_default())?
+                                    let splits = adapt_splits.unwrap_or_default();
+                                    let shards = unlabeled.shards(&p, &mut graph, &scans[t], splits)?;
+                                    if shards.is_empty() {
+                                        return Err(crate::error::user_error(format!(
+                                            "[models.{m}] adapts to corpus {t}, which has no utterances in its {} \
+                                             split (check [corpora.{t}] split, or set transductive = true)",
+                                            splits.join(" or ")
+                                        )));
+                                    }
+                                    shards
                                 }
                                 None => Vec::new(),
                             };
