@@ -68,15 +68,7 @@ fn names_that_differ_only_by_case_collide() {
 #[test]
 fn an_edrl_option_changes_only_edrl_keys() {
     let ws = Workspace::new(3);
-    let keys = |ws: &Workspace| -> std::collections::BTreeMap<String, String> {
-        let plan = ws.json(&["plan", "pipelines/demo.toml"]);
-        plan["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| (s["id"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string()))
-            .collect()
-    };
+    let keys = |ws: &Workspace| ws.plan_keys("pipelines/demo.toml");
     let before = keys(&ws);
     ws.edit_pipeline("[models.edrl]\nkind = \"edrl\"", "[models.edrl]\nkind = \"edrl\"\nloss_recon = 2.0");
     let after = keys(&ws);

@@ -73,13 +73,7 @@ fn workspace() -> Workspace {
 
 /// Stage id → key of every stage the plan lists.
 fn keys(ws: &Workspace) -> BTreeMap<String, String> {
-    let plan = ws.json(&["plan", "pipelines/uda.toml"]);
-    plan["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["id"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string()))
-        .collect()
+    ws.plan_keys("pipelines/uda.toml")
 }
 
 fn entry(ws: &Workspace, id: &str, keys: &BTreeMap<String, String>) -> PathBuf {

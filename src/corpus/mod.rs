@@ -49,6 +49,10 @@ pub struct Utterance {
     pub content_hash: String,
 }
 
+/// The drop reason of audio that is not speech (RAVDESS song). It says nothing of the emotion, so the
+/// label-blind adaptation sets leave these out (they hold speech of every label, or none).
+pub const NOT_SPEECH: &str = "song, not speech";
+
 impl Utterance {
     /// The same audio with everything a label says removed (native and unified label, drop reason,
     /// dimensional attributes): what an unlabeled-target stage may carry.

@@ -42,7 +42,7 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
                 u.gender = if actor % 2 == 1 { "male" } else { "female" }.into();
                 u.native_label = emotion.into();
                 if channel == 2 {
-                    u.drop_reason = Some("song, not speech".into());
+                    u.drop_reason = Some(super::NOT_SPEECH.into());
                 }
                 s.utterances.push(u);
             }

@@ -2,7 +2,7 @@
 //! steps, learning-rate schedule, dev-UAR epoch selection with patience), class weights, the class-weighted
 //! cross-entropy, the z-score `Standardizer`, and small tensor helpers.
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer};
 use serde::{Deserialize, Serialize};
 
@@ -206,6 +206,16 @@ pub fn to_tensor(x: &[Vec<f32>]) -> anyhow::Result<Tensor> {
     let dim = x[0].len();
     let flat: Vec<f32> = x.iter().flat_map(|r| r.iter().copied()).collect();
     Ok(Tensor::from_vec(flat, (x.len(), dim), &Device::Cpu)?)
+}
+
+/// Softmax rows of logits as plain vectors (no gradient).
+pub fn probabilities(logits: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+    candle_nn::ops::softmax(&logits.detach(), D::Minus1)?.to_vec2::<f32>()
+}
+
+/// A 1-D u32 tensor of class indices.
+pub fn index_tensor(v: &[usize]) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(v.iter().map(|&c| c as u32).collect::<Vec<_>>(), v.len(), &Device::Cpu)
 }
 
 /// Index of the largest value, the first of equals.

@@ -161,6 +161,15 @@ impl Kind for EmoDna {
         if cfg.temperature.is_nan() || cfg.temperature <= 0.0 {
             return Err(("temperature", format!("temperature = {} (expected > 0)", cfg.temperature)));
         }
+        if cfg.warmup_epochs >= cfg.schedule.epochs {
+            return Err((
+                "warmup_epochs",
+                format!(
+                    "warmup_epochs = {} leaves no epoch to adapt in (epochs = {})",
+                    cfg.warmup_epochs, cfg.schedule.epochs
+                ),
+            ));
+        }
         for (key, m) in [("threshold_momentum", cfg.threshold_momentum), ("centroid_momentum", cfg.centroid_momentum)] {
             if !(0.0..1.0).contains(&m) {
                 return Err((key, format!("{key} = {m} (expected 0 ≤ momentum < 1)")));
@@ -178,5 +187,20 @@ impl Kind for EmoDna {
 
     fn load(dir: &Path, _card: &ModelCard) -> anyhow::Result<Box<dyn Trained>> {
         Ok(Box::new(emo_dna::EmoDna::load(&dir.join("model.safetensors"))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warm_up_as_long_as_training_is_refused() {
+        let mut cfg = EmoDnaConfig::default();
+        assert!(EmoDna::check(&cfg).is_ok());
+        cfg.warmup_epochs = cfg.schedule.epochs;
+        let (key, msg) = EmoDna::check(&cfg).unwrap_err();
+        assert_eq!(key, "warmup_epochs");
+        assert!(msg.contains("no epoch to adapt in"), "{msg}");
     }
 }

@@ -98,11 +98,19 @@ pub struct TrainData<'a> {
 }
 
 /// Pseudo-labelling, epoch by epoch, of a kind that labels target rows itself.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PseudoLabelLog {
-    /// After each epoch: the global threshold τ and every target row's pseudo-label (None: under its
-    /// class's threshold), in the order of `TrainData::target_x`.
-    pub epochs: Vec<(f64, Vec<Option<usize>>)>,
+    pub epochs: Vec<EpochLabels>,
+}
+
+/// The target rows' pseudo-labels after one epoch (also as pseudo_labels.json stores them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLabels {
+    /// The global threshold after the epoch.
+    pub tau: f64,
+    /// Class index per target row, in the order of `TrainData::target_x`; null where the confidence
+    /// stayed under its class's threshold.
+    pub labels: Vec<Option<usize>>,
 }
 
 /// What a fit reports besides the model.

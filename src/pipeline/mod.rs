@@ -263,7 +263,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
 }
 
 /// The feature shards of one split of a corpus with every label removed: the unlabeled audio a
-/// domain-adaptation model adapts on. They hold every utterance of the split, labeled or dropped
+/// domain-adaptation model adapts on. They hold every speech utterance of the split, labeled or dropped
 /// alike, so which utterances they hold follows the split (speakers or the corpus's own partition) and
 /// never the labels: relabelling the target moves no key of a model adapted to it. Made once per
 /// (corpus, split) and shared by every model adapted to it.
@@ -297,6 +297,7 @@ impl UnlabeledShards<'_> {
                 .utterances
                 .iter()
                 .filter(|u| u.split == split && shard_of(&u.id, shards) == k)
+                .filter(|u| u.drop_reason.as_deref() != Some(corpus::NOT_SPEECH))
                 .map(Utterance::without_labels)
                 .collect();
             if utts.is_empty() {

@@ -37,7 +37,7 @@ pub struct EvalResult {
     pub predictions: Predictions,
 }
 
-/// One train stage: its key and how long it took (training.md only).
+/// One train stage: its key, how long it took and what it adapted on (training.md and adaptation.csv).
 pub struct TrainRun {
     pub info: TrainInfo,
     pub key: String,
@@ -233,7 +233,7 @@ fn push_new<T: PartialEq>(v: &mut Vec<T>, x: T) {
 
 /// Write every file of the report into `out`: report.md, report.tex (standalone) and tables.tex,
 /// results.csv/json/parquet (one row per model, train, test, condition and seed), significance.csv,
-/// training.md and plots/ (SVG and PNG).
+/// training.md, adaptation.csv and plots/ (SVG and PNG).
 pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()> {
     let results = Results::new(p, &data.evals);
     let tables = tables::build(&results);
@@ -283,10 +283,11 @@ pub fn training_times(runs: &[TrainRun]) -> String {
     md.push_str(
         "\n## Domain adaptation\n\nWhat each adapted model read of its target corpus (audio of these splits, never labels) \
          and, for kinds that pseudo-label, how many target utterances passed the adaptive threshold at the \
-         kept epoch and at the last one, with the pseudo-labels' accuracy against the target's held labels \
+         kept epoch (chosen on the source dev split, counted from 0; one inside the warm-up is a model that \
+         did not adapt) and at the last one, with the pseudo-labels' accuracy against the target's held labels \
          (computed here, for diagnosis only). Every epoch is in adaptation.csv.\n\n\
-         | model | train → target | seed | splits | target utterances | kept epoch: passed | accuracy | last epoch: passed | accuracy |\n\
-         |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+         | model | train → target | seed | splits | target utterances | kept epoch | passed | accuracy | last epoch: passed | accuracy |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     let cells = |e: Option<&PseudoEpoch>| match e {
         Some(e) if e.scored > 0 => (e.passed.to_string(), format!("{:.3}", e.correct as f64 / e.scored as f64)),
@@ -297,12 +298,13 @@ pub fn training_times(runs: &[TrainRun]) -> String {
         let (kept, kept_acc) = cells(a.epochs.get(r.best_epoch));
         let (last, last_acc) = cells(a.epochs.last());
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {kept} | {kept_acc} | {last} | {last_acc} |\n",
+            "| {} | {} | {} | {} | {} | {} | {kept} | {kept_acc} | {last} | {last_acc} |\n",
             r.info.model,
             r.info.label(),
             r.info.seed,
             a.splits.join(", "),
-            a.target_utterances
+            a.target_utterances,
+            r.best_epoch
         ));
     }
     md

@@ -229,6 +229,7 @@ fn table_json(t: &Table) -> serde_json::Value {
             "cells": row.cells.iter().map(|c| c.as_ref().map(|c| json!({
                 "mean": c.mean, "std": c.std, "seeds": c.seeds,
                 "mcnemar_significant": c.mcnemar, "bootstrap_significant": c.bootstrap,
+                "transductive": c.transductive,
             }))).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

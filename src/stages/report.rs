@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use anyhow::Context;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -117,7 +118,9 @@ impl Work for Job {
                 Ok(crate::report::EvalResult {
                     info: (*i).clone(),
                     eval_key: key_of(dir),
-                    train_key: key_of_eval(i).unwrap_or_default(),
+                    train_key: key_of_eval(i).with_context(|| {
+                        format!("report: no train input for eval {}/{}/seed{}/{}", i.model, i.train, i.seed, i.test)
+                    })?,
                     metrics: eval::read_metrics(dir)?,
                     predictions: eval::read_predictions(dir, &p.labels.classes)?,
                 })

@@ -18,7 +18,7 @@ use crate::config::Pipeline;
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
 use crate::features::FeatureSpec;
-use crate::models::{AdaptationCard, ModelCard, ModelSpec, Standardizer, TrainData};
+use crate::models::{AdaptationCard, EpochLabels, ModelCard, ModelSpec, Standardizer, TrainData};
 use crate::records::TrainInfo;
 
 pub const KIND: &str = "train";
@@ -69,7 +69,13 @@ pub fn spec(p: &Pipeline, t: &TrainInfo, inputs: TrainInputs, audio: AudioIn) ->
             features: p.features.clone(),
             audio,
             channels: p.pipeline.channels.clone(),
-            sources: inputs.sources.to_vec(),
+            // Sorted: the corpus classifier's class order must not depend on how the experiment lists
+            // its sources, since the key does not (its inputs are keyed by stage id).
+            sources: {
+                let mut s = inputs.sources.to_vec();
+                s.sort();
+                s
+            },
             target: t.target.clone().map(|c| (c, splits)),
         }),
     })
@@ -91,7 +97,11 @@ impl Work for Job {
             let c = super::class_index(&class_idx, label, classes)?;
             match split.as_str() {
                 "train" => {
-                    corpus.push(source_idx.get(super::corpus_of(&id)).copied().unwrap_or(0));
+                    let name = super::corpus_of(&id);
+                    let Some(&source) = source_idx.get(name) else {
+                        anyhow::bail!("utterance {id} is of corpus {name}, not one of the sources {:?}", self.sources)
+                    };
+                    corpus.push(source);
                     x.push(v);
                     y.push(c);
                 }
@@ -140,19 +150,11 @@ impl Work for Job {
                 .pseudo_labels
                 .iter()
                 .flat_map(|l| &l.epochs)
-                .map(|(_, p)| p.iter().flatten().count())
+                .map(|e| e.labels.iter().flatten().count())
                 .collect(),
         });
         if let Some(log) = &fit.pseudo_labels {
-            let doc = PseudoLabels {
-                classes: classes.clone(),
-                ids: target_ids,
-                epochs: log
-                    .epochs
-                    .iter()
-                    .map(|(tau, labels)| EpochLabels { tau: *tau, labels: labels.clone() })
-                    .collect(),
-            };
+            let doc = PseudoLabels { classes: classes.clone(), ids: target_ids, epochs: log.epochs.clone() };
             write_json(&ctx.out.join("pseudo_labels.json"), &doc)?;
         }
         let card = ModelCard {
@@ -184,14 +186,6 @@ pub struct PseudoLabels {
     /// Target utterance ids, in the order of every epoch's labels.
     pub ids: Vec<String>,
     pub epochs: Vec<EpochLabels>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct EpochLabels {
-    /// The global threshold after the epoch.
-    pub tau: f64,
-    /// Class index per id; null where the confidence stayed under the class's threshold.
-    pub labels: Vec<Option<usize>>,
 }
 
 /// The pseudo-labels of a train entry, None for models that make none.

@@ -55,6 +55,17 @@ impl Workspace {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// Stage id → key of every stage `sertool plan` lists for this pipeline file.
+    pub fn plan_keys(&self, pipeline: &str) -> std::collections::BTreeMap<String, String> {
+        let plan = self.json(&["plan", pipeline]);
+        plan["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["id"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string()))
+            .collect()
+    }
+
     pub fn edit_pipeline(&self, from: &str, to: &str) {
         let p = self.path().join("pipelines/demo.toml");
         let s = std::fs::read_to_string(&p).unwrap();

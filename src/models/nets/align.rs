@@ -4,7 +4,7 @@
 //! self-adaptive threshold for pseudo-labels. Each is checked against a numpy transcription
 //! (tools/uda_reference.py, tests/uda_reference.rs).
 
-use candle_core::{Device, Tensor, D};
+use candle_core::Tensor;
 
 /// Rows scaled to unit length (a zero row stays zero).
 pub fn normalize_rows(x: &Tensor) -> candle_core::Result<Tensor> {
@@ -80,14 +80,25 @@ pub fn supervised_contrastive(
     }
     weight.iter_mut().for_each(|w| *w /= anchors as f32);
     let en = normalize_rows(e)?;
-    // Similarities are at most 1/τ; shifting by it keeps every exp ≤ 1.
-    let shift = 1.0 / tau;
-    let sim = ((en.matmul(&en.t()?)? / tau)? - shift)?;
-    let not_self = Tensor::ones((n, n), e.dtype(), dev)?.sub(&Tensor::eye(n, e.dtype(), dev)?)?;
-    let mut denom = (sim.exp()? * &not_self)?.sum_keepdim(1)?;
-    if let Some(c) = extra.filter(|c| c.dims()[0] > 0) {
-        let cs = ((en.matmul(&normalize_rows(c)?.t()?)? / tau)? - shift)?;
-        denom = (denom + cs.exp()?.sum_keepdim(1)?)?;
+    let eye = Tensor::eye(n, e.dtype(), dev)?;
+    let sim = (en.matmul(&en.t()?)? / tau)?;
+    let cs = match extra.filter(|c| c.dims()[0] > 0) {
+        Some(c) => Some((en.matmul(&normalize_rows(c)?.t()?)? / tau)?),
+        None => None,
+    };
+    // Shift each row by its largest term of the denominator (no gradient; it cancels), so at least
+    // one exp is 1 and a small τ cannot underflow every term to 0.
+    let mut shift = (&sim - (&eye * 1e30)?)?.max_keepdim(1)?;
+    if let Some(cs) = &cs {
+        shift = shift.maximum(&cs.max_keepdim(1)?)?;
+    }
+    let shift = shift.detach();
+    let sim = sim.broadcast_sub(&shift)?;
+    // Self-similarity is left out of the denominator by sending it to exp(−∞) (a product with 0 would
+    // give NaN once the shifted self term overflows).
+    let mut denom = (&sim - (&eye * 1e30)?)?.exp()?.sum_keepdim(1)?;
+    if let Some(cs) = &cs {
+        denom = (denom + cs.broadcast_sub(&shift)?.exp()?.sum_keepdim(1)?)?;
     }
     let log_prob = sim.broadcast_sub(&denom.log()?)?;
     let pos = Tensor::from_vec(pos, (n, n), dev)?;
@@ -96,8 +107,8 @@ pub fn supervised_contrastive(
 }
 
 /// ‖Âᵀ B̂ / n‖²_F for row-normalised codes A, B of n rows (DSN's difference loss, Bousmalis et al.
-/// 2016, on the batch mean so its scale does not grow with the batch; EDRL's has the same form): zero
-/// when the two codes are uncorrelated across the batch.
+/// 2016, divided by n inside the norm so its scale does not grow with the batch): zero when the two
+/// codes are uncorrelated across the batch.
 pub fn orthogonality(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     let n = a.dims2()?.0 as f64;
     (normalize_rows(a)?.t()?.matmul(&normalize_rows(b)?)? / n)?.sqr()?.sum_all()
@@ -154,20 +165,10 @@ impl AdaptiveThreshold {
     }
 }
 
-/// Softmax rows of logits as plain vectors (no gradient).
-pub fn probabilities(logits: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
-    candle_nn::ops::softmax(&logits.detach(), D::Minus1)?.to_vec2::<f32>()
-}
-
-/// A 1-D u32 tensor of class indices.
-pub fn index_tensor(v: &[usize]) -> candle_core::Result<Tensor> {
-    Tensor::from_vec(v.iter().map(|&c| c as u32).collect::<Vec<_>>(), v.len(), &Device::Cpu)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Var;
+    use candle_core::{Device, Var};
 
     #[test]
     fn reversal_is_the_identity_forward_and_flips_the_gradient() {
@@ -183,6 +184,15 @@ mod tests {
         }
         // Without reversal the gradient is +w: the sign is what the layer changes.
         assert!(g[0][1] > 0.0 && g[1][1] < 0.0);
+    }
+
+    #[test]
+    fn contrastive_loss_stays_finite_at_a_tiny_temperature() {
+        // Opposite rows: with a fixed shift of 1/τ every other term would underflow to 0 and log(0) = −∞.
+        let e = Tensor::new(&[[1.0f32, 0.0], [-1.0, 0.0], [-1.0, 0.001]], &Device::Cpu).unwrap();
+        let v = supervised_contrastive(&e, &[0, 0, 1], None, 0.005).unwrap().to_scalar::<f32>().unwrap();
+        // Anchors 0 and 1 (class 0) are opposite: their loss is large, and must stay finite.
+        assert!(v.is_finite() && v > 0.0, "{v}");
     }
 
     #[test]

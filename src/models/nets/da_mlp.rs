@@ -4,14 +4,17 @@
 //! and target activations. `dann` (Ganin & Lempitsky 2015): source cross-entropy + λ · cross-entropy of
 //! a domain discriminator that reads the activations through a gradient-reversal layer whose
 //! coefficient ramps as 2/(1+e^(−10p))−1 over training progress p. Without target rows (the in-corpus
-//! cell) both are the plain MLP. Only the MLP is kept: the discriminator has no use after training.
+//! cell) both train on the cross-entropy alone, as `mlp` does (from their own seeded initialisation, so
+//! not the same weights). Only the MLP is kept: the discriminator has no use after training.
 
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use super::align::{dann_coefficient, index_tensor, mmd, reverse_gradient};
+use super::align::{dann_coefficient, mmd, reverse_gradient};
 use super::mlp::Mlp;
-use crate::models::common::{self, rows_tensor, weighted_cross_entropy, Schedule, TargetBatches, TrainLog};
+use crate::models::common::{
+    self, index_tensor, rows_tensor, weighted_cross_entropy, Schedule, TargetBatches, TrainLog,
+};
 use crate::models::TrainData;
 use crate::rng::Rng;
 

