@@ -64,6 +64,14 @@ fn each_change_makes_exactly_its_dependents_stale() {
         ("an EDRL-only key", ("code_dim = 16\nepochs", "code_dim = 16\nloss_recon = 0.5\nepochs"), |id| {
             id.starts_with("train/edrl/") || id.starts_with("eval/edrl/") || is("report", id)
         }),
+        // Multi-condition training for one model: its train stages (and their evals and the report), and
+        // the new train-pool mixes and feature shards of its sources; no other model's.
+        ("mlp's train_conditions", ("hidden = [128]", "hidden = [128]\ntrain_conditions = [\"clean\", \"snr10\"]"), |id| {
+            id.starts_with("train/mlp/")
+                || id.starts_with("eval/mlp/")
+                || condition_of(id) == "train-synth_noise.snr10"
+                || is("report", id)
+        }),
         // A feature parameter: every feature shard and everything that reads features.
         ("a feature parameter", ("n_mels = 64", "n_mels = 48"), |id| {
             is("features", id) || is("train", id) || is("eval", id) || is("report", id)

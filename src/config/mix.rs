@@ -56,6 +56,15 @@ impl MixSection {
         crate::records::Condition::grid(self.noise.as_deref().unwrap_or_default(), &self.snr_db)
     }
 
+    /// The condition a model's `train_conditions` entry names (`<noise>.snr<dB>`, as the config wrote
+    /// it); None for "clean" or a name of no noise source.
+    pub fn train_condition(&self, name: &str) -> Option<crate::records::Condition> {
+        self.noise.as_deref().unwrap_or_default().iter().find_map(|n| {
+            let db: f64 = name.strip_prefix(n.as_str())?.strip_prefix(".snr")?.parse().ok()?;
+            Some(crate::records::Condition::noisy(n, db))
+        })
+    }
+
     /// The SNR definition at the pipeline's sample rate.
     pub fn snr_mode(&self, rate: u32) -> SnrMode {
         SnrMode::new(self.snr_mode == "active", self.active_gate_db, rate)

@@ -123,7 +123,9 @@ impl Pipeline {
         let (features, imported) =
             features::resolve_features(raw.features.as_ref(), raw.pipeline.sample_rate_hz, &src)?;
         check_names(&src, ("models", "model"), raw.models.keys())?;
-        let models = models::resolve_models(&raw.models, &src)?;
+        let train_noise =
+            models::TrainNoise { noise: mix.noise.as_deref().unwrap_or_default(), imported: imported.is_some() };
+        let models = models::resolve_models(&raw.models, &train_noise, &src)?;
         let experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
         let report = report::resolve_report(raw.report, &models, &mix.snr_db, &src)?;
 

@@ -1,5 +1,5 @@
-//! `[models.<name>]`: a kind from the model registry (`models::KINDS`), its seeds, and that kind's own
-//! options. Nothing here names a kind: their keys and defaults come from the registry.
+//! `[models.<name>]`: a kind from the model registry (`models::KINDS`), its seeds, the conditions it
+//! trains on, and that kind's own options. Nothing here names a kind: their keys and defaults come from the registry.
 
 use std::collections::BTreeMap;
 
@@ -9,18 +9,66 @@ use crate::models::{self, ModelSpec};
 /// The kind a `[models.*]` table without `kind` gets.
 pub const DEFAULT_MODEL_KIND: &str = "mlp";
 
+/// What a model's `train_conditions` may name: the noise sources `[mix]` mixes, and whether features
+/// are imported (then nothing is mixed for training either).
+pub(crate) struct TrainNoise<'a> {
+    pub noise: &'a [String],
+    pub imported: bool,
+}
+
 pub(crate) fn resolve_models(
     raw: &BTreeMap<String, toml::Table>,
+    train_noise: &TrainNoise,
     src: &Source,
 ) -> anyhow::Result<BTreeMap<String, ModelSpec>> {
     let mut out = BTreeMap::new();
     for (name, table) in raw {
-        out.insert(name.clone(), resolve_model(name, table, src)?);
+        out.insert(name.clone(), resolve_model(name, table, train_noise, src)?);
     }
     Ok(out)
 }
 
-fn resolve_model(name: &str, table: &toml::Table, src: &Source) -> anyhow::Result<ModelSpec> {
+/// `train_conditions` as condition names: "clean", "snr<dB>" (every noise source of `[mix]` at that SNR,
+/// from its train pool) or "<noise>.snr<dB>" (one source), in the order given, without repeats.
+fn train_conditions(list: &[String], noise: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    let snr = |s: &str, entry: &str| -> Result<f64, String> {
+        s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+            format!("train_conditions entry \"{entry}\": \"{s}\" is not an SNR in dB (expected e.g. \"snr10\")")
+        })
+    };
+    for entry in list {
+        let names: Vec<String> = if entry == "clean" {
+            vec!["clean".into()]
+        } else if let Some(db) = entry.strip_prefix("snr") {
+            let db = snr(db, entry)?;
+            noise.iter().map(|n| crate::records::Condition::noisy(n, db).name).collect()
+        } else if let Some((n, db)) = entry.split_once(".snr") {
+            if !noise.iter().any(|m| m == n) {
+                return Err(format!(
+                    "train_conditions entry \"{entry}\": \"{n}\" is not a noise source [mix] mixes (expected one of: {})",
+                    noise.join(", ")
+                ));
+            }
+            vec![crate::records::Condition::noisy(n, snr(db, entry)?).name]
+        } else {
+            return Err(format!(
+                "train_conditions entry \"{entry}\" (expected \"clean\", \"snr<dB>\" or \"<noise>.snr<dB>\")"
+            ));
+        };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("train_conditions must list at least one condition (e.g. [\"clean\", \"snr10\"])".into());
+    }
+    Ok(out)
+}
+
+fn resolve_model(name: &str, table: &toml::Table, train_noise: &TrainNoise, src: &Source) -> anyhow::Result<ModelSpec> {
     let path = format!("models.{name}");
     let label = format!("[models.{name}]");
     let at = |key: &str, msg: String| src.error(src.key_offset(&path, key), format!("model \"{name}\": {msg}"));
@@ -42,13 +90,33 @@ fn resolve_model(name: &str, table: &toml::Table, src: &Source) -> anyhow::Resul
     if seeds.is_empty() {
         return Err(at("seeds", "seeds must list at least one seed".into()));
     }
+    let train_conditions = match options.remove("train_conditions") {
+        None => vec!["clean".to_string()],
+        Some(v) => {
+            let list = v.try_into::<Vec<String>>().map_err(|e| {
+                src.error(
+                    src.key_offset(&path, "train_conditions"),
+                    format!("key \"train_conditions\" in {label}: {}", e.message().trim()),
+                )
+            })?;
+            let names = train_conditions(&list, train_noise.noise).map_err(|m| at("train_conditions", m))?;
+            if train_noise.imported && names != ["clean"] {
+                return Err(at(
+                    "train_conditions",
+                    "train_conditions needs audio to mix; with [features] kind = \"imported\" it can only be [\"clean\"]"
+                        .into(),
+                ));
+            }
+            names
+        }
+    };
     let mut keys: Vec<String> = match kind.defaults() {
         serde_json::Value::Object(m) => m.keys().cloned().collect(),
         _ => Vec::new(),
     };
-    keys.extend(["kind".to_string(), "seeds".to_string()]);
+    keys.extend(["kind".to_string(), "seeds".to_string(), "train_conditions".to_string()]);
     keys.sort();
     let params = parse_kind_options(src, &options, (&path, &label, &kind_name), &keys, |m| kind.parse(m))?;
     kind.check(&params).map_err(|(key, msg)| at(key, msg))?;
-    Ok(ModelSpec { kind, seeds, params })
+    Ok(ModelSpec { kind, seeds, train_conditions, params })
 }

@@ -216,6 +216,9 @@ pub fn kind_names() -> Vec<&'static str> {
 pub struct ModelSpec {
     pub kind: &'static dyn ModelKind,
     pub seeds: Vec<u64>,
+    /// The conditions its training (and dev) rows come from: "clean" and noisy condition names
+    /// (`<noise>.snr<dB>`, mixed from the noise source's *train* pool). Default: clean only.
+    pub train_conditions: Vec<String>,
     /// The kind's options (canonical JSON object).
     pub params: serde_json::Value,
 }
@@ -223,7 +226,7 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// A kind with every option at its default and seed 1.
     pub fn default_of(kind: &'static dyn ModelKind) -> ModelSpec {
-        ModelSpec { kind, seeds: vec![1], params: kind.defaults() }
+        ModelSpec { kind, seeds: vec![1], train_conditions: vec!["clean".into()], params: kind.defaults() }
     }
 
     pub fn kind_name(&self) -> &'static str {
@@ -235,7 +238,16 @@ impl ModelSpec {
     pub fn key_params(&self) -> serde_json::Value {
         let mut m = self.params.as_object().cloned().unwrap_or_default();
         m.insert("kind".into(), self.kind_name().into());
+        // Clean-only training is the default and stays out of the key (keys from before the option hold).
+        if !self.is_clean_only() {
+            m.insert("train_conditions".into(), serde_json::json!(self.train_conditions));
+        }
         serde_json::Value::Object(m)
+    }
+
+    /// Whether it trains on clean speech alone (the default).
+    pub fn is_clean_only(&self) -> bool {
+        self.train_conditions == ["clean"]
     }
 
     /// The target splits whose unlabeled audio this model adapts on; None for a kind that does not adapt.
@@ -270,7 +282,14 @@ impl<'de> Deserialize<'de> for ModelSpec {
         let name = m.remove("kind").and_then(|k| k.as_str().map(String::from)).unwrap_or_default();
         let kind = self::kind(&name).ok_or_else(|| D::Error::custom(format!("unknown model kind \"{name}\"")))?;
         let seeds = m.remove("seeds").map(serde_json::from_value).transpose().map_err(D::Error::custom)?;
-        Ok(ModelSpec { kind, seeds: seeds.unwrap_or_default(), params: serde_json::Value::Object(m) })
+        let train_conditions: Option<Vec<String>> =
+            m.remove("train_conditions").map(serde_json::from_value).transpose().map_err(D::Error::custom)?;
+        Ok(ModelSpec {
+            kind,
+            seeds: seeds.unwrap_or_default(),
+            train_conditions: train_conditions.unwrap_or_else(|| vec!["clean".into()]),
+            params: serde_json::Value::Object(m),
+        })
     }
 }
 

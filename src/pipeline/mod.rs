@@ -123,59 +123,85 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         None => None,
     };
     let used: BTreeSet<&String> = p.experiments.iter().flat_map(|e| e.train.iter().chain(&e.test)).collect();
-    // features[(corpus, condition)] = the shard stages
-    let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    // (stage, corpus, condition) of every mix stage, for the report's noise section.
-    let mut mixes: Vec<(usize, String, Condition)> = Vec::new();
+    // What to compute, per corpus: clean features of every split, every noisy test condition for the
+    // test split, and each noisy condition a model trains on for the source's train and dev splits.
+    let mut wanted: Vec<(&String, Condition, Portion)> = Vec::new();
     for &name in &used {
-        let scan = &scans[name];
         for cond in &conds {
-            let mut stage_ids = Vec::new();
-            for k in 0..shards {
-                let in_shard = |u: &&Utterance| shard_of(&u.id, shards) == k;
-                let utts: Vec<Utterance> = match cond.noise {
-                    None => scan.labeled().filter(in_shard).cloned().collect(),
-                    Some(_) => scan.labeled().filter(in_shard).filter(|u| u.split == "test").cloned().collect(),
-                };
-                if utts.is_empty() {
-                    continue;
-                }
-                let mut inputs = BTreeMap::new();
-                inputs.insert("audio".to_string(), audio_identity(utts.iter()));
-                if let Some(h) = &imported_hash {
-                    // No mix stage names the condition here, so the key must.
-                    inputs.insert("imported".to_string(), format!("{h} {}", cond.name));
-                }
-                let mut mix = None;
-                if let (Some(noise), Some(snr), None) = (&cond.noise, cond.snr_db, &p.imported) {
-                    let noise_root = p.noise[noise].root.as_path();
-                    let settings = stages::mix::MixSettings {
-                        condition: &cond.name,
-                        snr_db: snr,
-                        seed: p.mix.seed,
-                        audio,
-                        audio_params: &audio_params,
-                        snr_mode: &p.mix.snr_mode,
-                        active_gate_db: p.mix.active_gate_db,
-                        mode,
-                        noise_root,
-                    };
-                    let id = format!("mix/{name}/{}/{}", cond.name, shard_name(k));
-                    let m = graph.add(stages::mix::spec(id, utts.clone(), inputs.clone(), pools[noise], &settings))?;
-                    mixes.push((m, name.clone(), cond.clone()));
-                    mix = Some((m, noise_root));
-                }
-                let shard = stages::features::Shard {
-                    id: format!("features/{name}/{}/{}", cond.name, shard_name(k)),
-                    utterances: utts,
-                    inputs,
-                    condition: &cond.name,
-                    mix,
-                };
-                stage_ids.push(graph.add(stages::features::spec(&p, feature_params.clone(), audio, shard))?);
-            }
-            features.insert((name.clone(), cond.name.clone()), stage_ids);
+            wanted.push((name, cond.clone(), if cond.noise.is_none() { Portion::Every } else { Portion::Test }));
         }
+    }
+    for e in &p.experiments {
+        for m in &e.models {
+            for c in p.models[m].train_conditions.iter().filter(|c| *c != "clean") {
+                let cond = p.mix.train_condition(c).ok_or_else(|| {
+                    crate::error::user_error(format!("[models.{m}] train_conditions: no noise source makes \"{c}\""))
+                })?;
+                for s in &e.train {
+                    if !wanted.iter().any(|w| w.0 == s && w.1 == cond && w.2 == Portion::TrainDev) {
+                        wanted.push((s, cond.clone(), Portion::TrainDev));
+                    }
+                }
+            }
+        }
+    }
+    // features[(corpus, condition label)] = the shard stages
+    let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    // (stage, corpus, condition) of every test mix stage, for the report's noise section.
+    let mut mixes: Vec<(usize, String, Condition)> = Vec::new();
+    for (name, cond, portion) in &wanted {
+        let (name, scan) = (*name, &scans[*name]);
+        // Training mixtures are labelled apart: their ids, keys and noise draws never meet the test ones.
+        let label = match portion {
+            Portion::TrainDev => format!("train-{}", cond.name),
+            _ => cond.name.clone(),
+        };
+        let mut stage_ids = Vec::new();
+        for k in 0..shards {
+            let in_shard = |u: &&Utterance| shard_of(&u.id, shards) == k;
+            let utts: Vec<Utterance> =
+                scan.labeled().filter(in_shard).filter(|u| portion.holds(&u.split)).cloned().collect();
+            if utts.is_empty() {
+                continue;
+            }
+            let mut inputs = BTreeMap::new();
+            inputs.insert("audio".to_string(), audio_identity(utts.iter()));
+            if let Some(h) = &imported_hash {
+                // No mix stage names the condition here, so the key must.
+                inputs.insert("imported".to_string(), format!("{h} {label}"));
+            }
+            let mut mix = None;
+            if let (Some(noise), Some(snr), None) = (&cond.noise, cond.snr_db, &p.imported) {
+                let noise_root = p.noise[noise].root.as_path();
+                let settings = stages::mix::MixSettings {
+                    condition: &label,
+                    snr_db: snr,
+                    seed: p.mix.seed,
+                    audio,
+                    audio_params: &audio_params,
+                    snr_mode: &p.mix.snr_mode,
+                    active_gate_db: p.mix.active_gate_db,
+                    mode,
+                    noise_root,
+                    train_pool: *portion == Portion::TrainDev,
+                };
+                let id = format!("mix/{name}/{label}/{}", shard_name(k));
+                let m = graph.add(stages::mix::spec(id, utts.clone(), inputs.clone(), pools[noise], &settings))?;
+                if *portion != Portion::TrainDev {
+                    mixes.push((m, name.clone(), cond.clone()));
+                }
+                mix = Some((m, noise_root));
+            }
+            let shard = stages::features::Shard {
+                id: format!("features/{name}/{label}/{}", shard_name(k)),
+                utterances: utts,
+                inputs,
+                condition: &label,
+                mix,
+            };
+            stage_ids.push(graph.add(stages::features::spec(&p, feature_params.clone(), audio, shard))?);
+        }
+        features.insert((name.clone(), label), stage_ids);
     }
 
     // Training: one per (model, train corpora, seed), shared by the experiments that use it; a
@@ -214,10 +240,16 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                             let inputs = stages::train::TrainInputs {
                                 sources: &e.train,
                                 manifests: e.train.iter().map(|c| manifests[c]).collect(),
+                                // Clean, and each noisy condition the model trains on (train pool).
                                 features: e
                                     .train
                                     .iter()
-                                    .flat_map(|c| features[&(c.clone(), "clean".to_string())].clone())
+                                    .flat_map(|c| {
+                                        p.models[m].train_conditions.iter().flat_map(|t| {
+                                            let label = if t == "clean" { t.clone() } else { format!("train-{t}") };
+                                            features[&(c.clone(), label)].clone()
+                                        })
+                                    })
                                     .collect(),
                                 target,
                             };
@@ -260,6 +292,27 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     };
     let report = graph.add(stages::report::spec(&p, &conds, inputs))?;
     Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, trains, fingerprints: fp })
+}
+
+/// Which utterances of a corpus a condition's shards hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Portion {
+    /// Every split (clean features: training, selection and the clean test).
+    Every,
+    /// The test split (noisy test conditions).
+    Test,
+    /// The train and dev splits (a noisy condition a model trains on).
+    TrainDev,
+}
+
+impl Portion {
+    fn holds(self, split: &str) -> bool {
+        match self {
+            Portion::Every => true,
+            Portion::Test => split == "test",
+            Portion::TrainDev => split == "train" || split == "dev",
+        }
+    }
 }
 
 /// The feature shards of one split of a corpus with every label removed: the unlabeled audio a

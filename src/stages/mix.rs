@@ -1,6 +1,8 @@
 //! `mix/<corpus>/<condition>/shardNN`: mixing recipes (noise file, offset, gain, anti-clipping scale)
 //! for one shard's test utterances at one SNR, with the achieved SNR measured on each mixture
-//! (recipes.parquet, stats.json). Mixtures themselves are never stored: the features stage replays
+//! (recipes.parquet, stats.json). `mix/<corpus>/train-<condition>/shardNN` does the same for the
+//! train and dev utterances of a model that trains on that condition, from the noise source's *train*
+//! pool: test-pool files never reach training. Mixtures themselves are never stored: the features stage replays
 //! the recipes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +35,8 @@ pub struct Job {
     seed: u64,
     audio: AudioIn,
     mode: SnrMode,
+    /// Draw from the train pool (multi-condition training) instead of the test pool.
+    train_pool: bool,
 }
 
 /// What a mix stage's key covers besides its utterances and its pool.
@@ -47,6 +51,8 @@ pub struct MixSettings<'a> {
     pub active_gate_db: f64,
     pub mode: SnrMode,
     pub noise_root: &'a Path,
+    /// Mix training utterances from the train pool.
+    pub train_pool: bool,
 }
 
 /// `id` names the stage; `inputs` holds the shard's audio identity; `pool` is the noise pool stage.
@@ -57,11 +63,15 @@ pub fn spec(
     pool: usize,
     s: &MixSettings,
 ) -> StageSpec {
-    let params = json!({
+    let mut params = json!({
         "condition": s.condition, "snr_db": s.snr_db, "seed": s.seed, "audio": s.audio_params,
         "snr_mode": s.snr_mode,
         "active_gate_db": (s.snr_mode == "active").then_some(s.active_gate_db),
     });
+    // Test-pool stages keep the keys they had before train-pool mixing existed.
+    if s.train_pool {
+        params["pool"] = json!("train");
+    }
     StageSpec {
         id,
         kind: KIND,
@@ -77,6 +87,7 @@ pub fn spec(
             seed: s.seed,
             audio: s.audio,
             mode: s.mode,
+            train_pool: s.train_pool,
         }),
     }
 }
@@ -108,15 +119,16 @@ impl Work for Job {
         let pools = super::noise_pool::read_pools(ctx.input("pool")?)?;
         let (audio, condition, seed) = (self.audio, self.condition.as_str(), self.seed);
         let bank = NoiseBank::new(&self.noise_root, audio);
+        let pool = if self.train_pool { &pools.train } else { &pools.test };
         let results: Vec<Result<(Recipe, f64), Fault>> = self
             .utterances
             .par_iter()
             .map(|u| {
                 let corpus = corpus_of(&u.id);
                 let speech = audio.load(&u.path).map_err(|e| fault(u, corpus, "unreadable audio", e))?;
-                let (idx, mut rng) = mix::choose(&pools.test, &u.id, condition, seed)
+                let (idx, mut rng) = mix::choose(pool, &u.id, condition, seed)
                     .ok_or_else(|| fault(u, corpus, "mix skipped", mix::Skip::NoNoise))?;
-                let file = &pools.test[idx];
+                let file = &pool[idx];
                 let noise = bank.get(&file.path).map_err(|e| fault(u, corpus, "unreadable noise", e))?;
                 let r = mix::make_recipe(&u.id, &speech, file, &noise, &mut rng, self.snr_db, seed, self.mode)
                     .map_err(|s| fault(u, corpus, "mix skipped", s))?;
