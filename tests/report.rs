@@ -86,8 +86,8 @@ fn rows_checked_against_predictions(ws: &Workspace) -> Vec<Row> {
 fn every_number_equals_the_metrics_recomputed_from_stored_predictions() {
     let ws = demo();
     let rows = rows_checked_against_predictions(ws);
-    // 7 models × 4 train → test pairs × 6 conditions × 3 seeds.
-    assert_eq!(rows.len(), 7 * 4 * 6 * 3);
+    // 8 models × 4 train → test pairs × 6 conditions × 3 seeds.
+    assert_eq!(rows.len(), 8 * 4 * 6 * 3);
     let results: serde_json::Value = serde_json::from_str(&read(ws, "reports/demo/results.json")).unwrap();
     let md = read(ws, "reports/demo/report.md");
     let tex = read(ws, "reports/demo/tables.tex");
@@ -137,8 +137,8 @@ fn significance_follows_from_the_same_predictions() {
     let results: serde_json::Value = serde_json::from_str(&read(ws, "reports/demo/results.json")).unwrap();
     assert_eq!(results["reference"], "mlp");
     let comparisons = results["significance"].as_array().unwrap();
-    // 6 models against mlp × 4 pairs × 6 conditions.
-    assert_eq!(comparisons.len(), 6 * 4 * 6);
+    // 7 models against mlp × 4 pairs × 6 conditions.
+    assert_eq!(comparisons.len(), 7 * 4 * 6);
     let key = |r: &Row| (r.model.clone(), r.train.clone(), r.test.clone(), r.condition.clone(), r.seed);
     let by: BTreeMap<_, &Row> = rows.iter().map(|r| (key(r), r)).collect();
     for c in comparisons {
@@ -191,7 +191,7 @@ fn plots_latex_and_reproducibility_section_exist() {
     }
     // Every plot linked from the report exists as SVG and PNG.
     let links: Vec<&str> = md.match_indices("](plots/").map(|(i, _)| md[i + 2..].split(')').next().unwrap()).collect();
-    assert_eq!(links.len(), 2 * (4 + 7 * 4), "UAR-vs-SNR per pair and a confusion figure per model and pair");
+    assert_eq!(links.len(), 2 * (4 + 8 * 4), "UAR-vs-SNR per pair and a confusion figure per model and pair");
     for l in links {
         let bytes = std::fs::read(ws.path().join("reports/demo").join(l)).unwrap_or_else(|e| panic!("{l}: {e}"));
         if l.ends_with(".png") {
@@ -225,7 +225,7 @@ fn plots_latex_and_reproducibility_section_exist() {
         assert!(tex.contains(needle), "report.tex has no {needle}");
     }
     let parquet = sertool::table::read_parquet(&ws.path().join("reports/demo/results.parquet")).unwrap();
-    assert_eq!(parquet.num_rows(), 7 * 4 * 6 * 3);
+    assert_eq!(parquet.num_rows(), 8 * 4 * 6 * 3);
 }
 
 #[test]

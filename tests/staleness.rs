@@ -66,10 +66,11 @@ fn each_change_makes_exactly_its_dependents_stale() {
         }),
         // Multi-condition training for one model: its train stages (and their evals and the report), and
         // the new train-pool mixes and feature shards of its sources; no other model's.
-        ("mlp's train_conditions", ("hidden = [128]", "hidden = [128]\ntrain_conditions = [\"clean\", \"snr10\"]"), |id| {
+        // (mlp_multi's 10 dB training shards are shared; only the 5 dB ones are new.)
+        ("mlp's train_conditions", ("hidden = [128]", "hidden = [128]\ntrain_conditions = [\"clean\", \"snr10\", \"snr5\"]"), |id| {
             id.starts_with("train/mlp/")
                 || id.starts_with("eval/mlp/")
-                || condition_of(id) == "train-synth_noise.snr10"
+                || condition_of(id) == "train-synth_noise.snr5"
                 || is("report", id)
         }),
         // A feature parameter: every feature shard and everything that reads features.
@@ -91,9 +92,16 @@ fn each_change_makes_exactly_its_dependents_stale() {
                     || is("report", id)
             },
         ),
-        // The noise seed: the pool, every mix, every noisy feature shard and eval, and the report.
+        // The noise seed: the pool, every mix, every noisy feature shard and eval, and the report; and
+        // through the train pool, the multi-condition model's training shards, train stages and evals.
         ("the noise seed", ("test_fraction = 0.5\nseed = 1", "test_fraction = 0.5\nseed = 2"), |id| {
-            is("noise", id) || is("mix", id) || (condition_of(id).starts_with("synth_noise.") || is("report", id))
+            is("noise", id)
+                || is("mix", id)
+                || condition_of(id).starts_with("synth_noise.")
+                || condition_of(id).starts_with("train-synth_noise.")
+                || id.starts_with("train/mlp_multi/")
+                || id.starts_with("eval/mlp_multi/")
+                || is("report", id)
         }),
         // A `[report]` key: the report alone.
         ("a [report] key", ("metric = \"uar\"", "metric = \"wa\""), |id| is("report", id)),
@@ -116,7 +124,8 @@ fn each_change_makes_exactly_its_dependents_stale() {
 
     // One WAV's bytes: its corpus's manifest, the one shard holding it in every condition, and what
     // reads the manifest (train and eval stages on that corpus), then the report. It is a test-split
-    // utterance, so no unlabeled-train shard holds it and no model adapted to synth_a goes stale.
+    // utterance, so no unlabeled-train shard holds it and no model adapted to synth_a goes stale, and
+    // no training mixture (train and dev utterances only) holds it either.
     let m = sertool::table::read_parquet(&ws.path().join("manifests/synth_a.parquet")).unwrap();
     let ids = sertool::table::strings(&m, "id").unwrap();
     let paths = sertool::table::strings(&m, "path").unwrap();
@@ -135,6 +144,7 @@ fn each_change_makes_exactly_its_dependents_stale() {
                 || ((is("features", id) || is("mix", id))
                     && id.contains("/synth_a/")
                     && !id.contains("/unlabeled-train/")
+                    && !id.contains("/train-")
                     && id.ends_with(&shard))
                 || (is("train", id) && train_of(id) == "synth_a")
                 || (is("eval", id) && (train_of(id) == "synth_a" || test_of(id) == "synth_a"))
