@@ -135,7 +135,7 @@ pub struct TrainBench {
 /// the source plus multi-bandwidth MMD² between the hidden activations (`mmd`), or plus a discriminator
 /// 64 → 64 → 2 behind gradient reversal (`dann`).
 pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
-    use crate::models::common::weighted_cross_entropy;
+    use crate::models::common::{index_tensor, weighted_cross_entropy};
     use crate::models::nets::{edrl::Edrl, mlp};
     use candle_core::{Device, Tensor};
     use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -161,7 +161,7 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     let (x, y) = batch(512, 88)?;
     let model = mlp::Mlp::init(&[88, 256, 4], 1)?;
     let mut opt = AdamW::new(model.vars(), params.clone())?;
-    let targets = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), y.len(), &Device::Cpu)?;
+    let targets = index_tensor(&y)?;
     let weights = Tensor::ones(y.len(), candle_core::DType::F32, &Device::Cpu)?;
     let ms = time(&mut || {
         let loss = weighted_cross_entropy(&model.forward(&x)?, &targets, &weights)?;
@@ -181,7 +181,7 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     }
     let onehot = Tensor::from_vec(onehot, (64, 4), &Device::Cpu)?;
     let present = Tensor::from_vec(present, 4, &Device::Cpu)?;
-    let targets = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), 64, &Device::Cpu)?;
+    let targets = index_tensor(&y)?;
     let weights = Tensor::ones(64, candle_core::DType::F32, &Device::Cpu)?;
     let ms = time(&mut || {
         let loss = model.loss(&cfg.loss, &x, &onehot, &targets, &weights, &present)?;
@@ -193,7 +193,7 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     let (xs, ys) = batch(64, 128)?;
     let (xt, _) = batch(64, 128)?;
     let both = Tensor::cat(&[&xs, &xt], 0)?;
-    let targets = Tensor::from_vec(ys.iter().map(|&c| c as u32).collect::<Vec<_>>(), 64, &Device::Cpu)?;
+    let targets = index_tensor(&ys)?;
     let domain = Tensor::from_vec((0..128u32).map(|i| u32::from(i >= 64)).collect::<Vec<_>>(), 128, &Device::Cpu)?;
     for network in ["mmd", "dann"] {
         let model = mlp::Mlp::init(&[128, 64, 4], 1)?;

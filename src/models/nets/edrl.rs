@@ -218,7 +218,7 @@ pub fn train(
             present[y[i]] = 1.0;
         }
         let onehot = Tensor::from_vec(onehot, (chunk.len(), n_classes), &dev)?;
-        let targets = Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &dev)?;
+        let targets = common::index_tensor(&chunk.iter().map(|&i| y[i]).collect::<Vec<_>>())?;
         let weights = Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &dev)?;
         let present = Tensor::from_vec(present, n_classes, &dev)?;
         Ok(model.loss(&s.loss, &to_tensor(&bx)?, &onehot, &targets, &weights, &present)?)

@@ -141,8 +141,7 @@ pub fn train(
     let class_w = common::class_weights(y, n_classes);
     let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
         let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
-        let targets =
-            Tensor::from_vec(chunk.iter().map(|&i| y[i] as u32).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
+        let targets = common::index_tensor(&chunk.iter().map(|&i| y[i]).collect::<Vec<_>>())?;
         let weights =
             Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
         Ok(weighted_cross_entropy(&model.forward(&to_tensor(&bx)?)?, &targets, &weights)?)
