@@ -37,11 +37,9 @@ impl SnrMode {
             SnrMode::Whole => mean(x),
             SnrMode::Active { frame, gate_db } => {
                 let energies: Vec<f64> = x.chunks(frame).map(mean).collect();
-                let loudest = energies.iter().cloned().fold(0.0, f64::max);
-                let gate = loudest * 10f64.powf(-gate_db / 10.0);
                 let (mut sum, mut n) = (0.0, 0usize);
-                for (chunk, &e) in x.chunks(frame).zip(&energies) {
-                    if e >= gate && e > 0.0 {
+                for (chunk, active) in x.chunks(frame).zip(active_frames(&energies, gate_db)) {
+                    if active {
                         sum += chunk.iter().map(|s| s * s).sum::<f64>();
                         n += chunk.len();
                     }
@@ -54,6 +52,15 @@ impl SnrMode {
             }
         }
     }
+}
+
+/// Which frames are active, from their energies (any power measure, linear): those within `gate_db` dB of
+/// the loudest frame and above zero, so digital silence never counts. The rule of [`SnrMode::Active`],
+/// shared with the log-mel features' `active_db`.
+pub fn active_frames(energies: &[f64], gate_db: f64) -> Vec<bool> {
+    let loudest = energies.iter().cloned().fold(0.0, f64::max);
+    let gate = loudest * 10f64.powf(-gate_db / 10.0);
+    energies.iter().map(|&e| e >= gate && e > 0.0).collect()
 }
 
 fn to_f64(x: &[f32]) -> Vec<f64> {

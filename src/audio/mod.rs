@@ -3,6 +3,7 @@
 
 pub mod mix;
 pub mod noise;
+pub mod quality;
 
 use std::path::Path;
 

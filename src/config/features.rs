@@ -68,7 +68,8 @@ pub(crate) fn resolve_features(
     Ok((spec, None))
 }
 
-/// The log-mel analysis must fit the sample rate and the FFT.
+/// The log-mel analysis must fit the sample rate and the FFT; `cmvn`, `top_db` and `active_db` take only
+/// their documented values.
 fn check_logmel(f: &LogMelConfig, sample_rate_hz: u32, src: &Source) -> anyhow::Result<()> {
     let at = |key: &str, msg: String| Err(src.error(src.key_offset("features", key), msg));
     if !["slaney", "htk"].contains(&f.mel_scale.as_str()) || !["slaney", "none"].contains(&f.mel_norm.as_str()) {
@@ -79,6 +80,14 @@ fn check_logmel(f: &LogMelConfig, sample_rate_hz: u32, src: &Source) -> anyhow::
                 f.mel_scale, f.mel_norm
             ),
         );
+    }
+    if !["none", "mean", "meanvar"].contains(&f.cmvn.as_str()) {
+        return at("cmvn", format!("[features] cmvn = \"{}\" (expected none, mean or meanvar)", f.cmvn));
+    }
+    for (key, value) in [("top_db", f.top_db), ("active_db", f.active_db)] {
+        if let Some(db) = value.filter(|db| !(db.is_finite() && *db > 0.0)) {
+            return at(key, format!("[features] {key} = {db} (expected a finite number of dB > 0)"));
+        }
     }
     let nyquist = sample_rate_hz as f64 / 2.0;
     let fmax = f.fmax_hz.unwrap_or(nyquist);
@@ -102,4 +111,33 @@ fn check_logmel(f: &LogMelConfig, sample_rate_hz: u32, src: &Source) -> anyhow::
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(options: &str) -> anyhow::Result<FeatureSpec> {
+        let text = format!("[features]\nkind = \"logmel_stats\"\n{options}\n");
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        let src = Source { file: std::path::Path::new("p.toml"), text: &text };
+        resolve_features(doc.get("features").and_then(|t| t.as_table()), 16_000, &src).map(|(spec, _)| spec)
+    }
+
+    #[test]
+    fn robust_logmel_options_are_accepted_and_checked() {
+        assert_eq!(resolve("").unwrap(), FeatureSpec::default());
+        let spec = resolve("cmvn = \"meanvar\"\ntop_db = 80\nactive_db = 40.5").unwrap();
+        let lm = spec.logmel().unwrap();
+        assert_eq!((lm.cmvn.as_str(), lm.top_db, lm.active_db), ("meanvar", Some(80.0), Some(40.5)));
+        for (body, expected) in [
+            ("cmvn = \"zscore\"", "p.toml:3:1: [features] cmvn = \"zscore\" (expected none, mean or meanvar)"),
+            ("top_db = 0", "p.toml:3:1: [features] top_db = 0 (expected a finite number of dB > 0)"),
+            ("active_db = -10", "p.toml:3:1: [features] active_db = -10 (expected a finite number of dB > 0)"),
+            ("cmvm = \"mean\"", "p.toml:3:1: unknown key \"cmvm\" in [features]"),
+        ] {
+            let err = resolve(body).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{body}: {err}");
+        }
+    }
 }

@@ -1,10 +1,14 @@
 //! Utterance-level functionals over frame-level descriptors, and the named default set `functionals`
 //! meant as EDRL-MEA input: log-mel mean/std, MFCC and delta-MFCC statistics, and eight functionals of
 //! energy, zero-crossing rate, spectral centroid, roll-off, flux and voiced-only F0.
+//!
+//! The log-mel options apply here as in `logmel_stats`: `top_db` and `cmvn` to the log-mel frames, so to the
+//! MFCCs computed from them too; `active_db` to the log-mel, MFCC and delta-MFCC statistics (deltas still
+//! from the complete sequence). The energy, spectral and F0 descriptors always use every frame.
 
 use super::pitch::Yin;
 use super::spec::FunctionalsConfig;
-use super::{Dct, LogMel};
+use super::{frame_energy, Dct, LogMel};
 
 /// The functionals of one descriptor track, in this order.
 pub const FUNCTIONALS: [&str; 8] = ["mean", "std", "p10", "p50", "p90", "min", "max", "slope"];
@@ -89,15 +93,28 @@ impl FunctionalSet {
     pub fn compute(&self, x: &[f32]) -> Vec<f32> {
         // One STFT feeds every descriptor.
         let power = self.logmel.power_frames(x);
-        let logmel: Vec<Vec<f32>> = power.iter().map(|p| self.logmel.mel_db(p)).collect();
+        let mut logmel: Vec<Vec<f32>> = power.iter().map(|p| self.logmel.mel_db(p)).collect();
+        self.logmel.normalise(&mut logmel);
+        let energies: Vec<f64> = if self.logmel.gates_frames() {
+            power.iter().map(|p| frame_energy(p.as_slice())).collect()
+        } else {
+            Vec::new()
+        };
+        // The frames the statistics use (all of them unless `active_db` gates them).
+        let active = self.logmel.active_mask(&energies);
+        let used = |t: usize| match &active {
+            Some(a) => a[t],
+            None => true,
+        };
+        let stat_frames: Vec<&Vec<f32>> = logmel.iter().enumerate().filter(|(t, _)| used(*t)).map(|(_, f)| f).collect();
         let m = self.logmel.n_mels();
         let mut out = Vec::new();
         // Log-mel mean and std per band (no percentiles needed, so no sorting).
         let band_stats: Vec<(f32, f32)> = (0..m)
             .map(|b| {
-                let n = logmel.len().max(1) as f64;
-                let mean = logmel.iter().map(|f| f[b] as f64).sum::<f64>() / n;
-                let var = logmel.iter().map(|f| (f[b] as f64 - mean).powi(2)).sum::<f64>() / n;
+                let n = stat_frames.len().max(1) as f64;
+                let mean = stat_frames.iter().map(|f| f[b] as f64).sum::<f64>() / n;
+                let var = stat_frames.iter().map(|f| (f[b] as f64 - mean).powi(2)).sum::<f64>() / n;
                 (mean as f32, var.sqrt() as f32)
             })
             .collect();
@@ -112,8 +129,12 @@ impl FunctionalSet {
             })
             .collect();
         for (src, stats) in [(&cep, &[0usize, 1, 7][..]), (&delta, &[0, 1][..])] {
-            let per_coef: Vec<[f32; 8]> =
-                (0..self.n_mfcc).map(|c| functionals(&src.iter().map(|f| f[c]).collect::<Vec<_>>())).collect();
+            let per_coef: Vec<[f32; 8]> = (0..self.n_mfcc)
+                .map(|c| {
+                    let track: Vec<f32> = src.iter().enumerate().filter(|(t, _)| used(*t)).map(|(_, f)| f[c]).collect();
+                    functionals(&track)
+                })
+                .collect();
             for &stat in stats {
                 out.extend(per_coef.iter().map(|f| f[stat]));
             }
@@ -194,5 +215,54 @@ mod tests {
         assert!((at("f0_semitones_voiced_p50") - 34.36).abs() < 0.2, "{}", at("f0_semitones_voiced_p50"));
         assert!(at("voiced_fraction") > 0.8);
         assert!((at("centroid_hz_p50") - 200.0).abs() < 40.0, "{}", at("centroid_hz_p50"));
+    }
+
+    #[test]
+    fn logmel_options_reach_the_logmel_and_mfcc_statistics() {
+        let tone = |n: usize| -> Vec<f32> {
+            (0..n).map(|i| (2.0 * std::f32::consts::PI * 300.0 * i as f32 / 16_000.0).sin() * 0.3).collect()
+        };
+        fn config(f: impl FnOnce(&mut FunctionalsConfig)) -> FunctionalsConfig {
+            let mut c = FunctionalsConfig::default();
+            f(&mut c);
+            c
+        }
+        let names = FunctionalSet::names(&FunctionalsConfig::default());
+        let block = |v: &[f32], prefix: &str, suffix: &str| -> Vec<f32> {
+            names.iter().zip(v).filter(|(n, _)| n.starts_with(prefix) && n.ends_with(suffix)).map(|(_, &x)| x).collect()
+        };
+        // 1 s of tone, then 1 s of digital silence.
+        let mut x = tone(16_000);
+        x.extend(vec![0.0; 16_000]);
+        // cmvn = "mean" centres the log-mel frames, so the MFCCs (a linear map of them) too.
+        let cfg = config(|c| c.logmel.cmvn = "mean".into());
+        let v = FunctionalSet::new(&cfg, 16_000).compute(&x);
+        for prefix in ["logmel", "mfcc"] {
+            let means = block(&v, prefix, "_mean");
+            assert!(!means.is_empty() && means.iter().all(|m| m.abs() < 1e-3), "{prefix}: {means:?}");
+        }
+        // top_db and active_db: the log-mel block is what LogMel's statistics give for the same options.
+        for cfg in [
+            config(|c| c.logmel.top_db = Some(50.0)),
+            config(|c| c.logmel.active_db = Some(20.0)),
+            config(|c| {
+                c.logmel.active_db = Some(30.0);
+                c.logmel.cmvn = "meanvar".into();
+            }),
+        ] {
+            let v = FunctionalSet::new(&cfg, 16_000).compute(&x);
+            let lm = LogMel::new(&cfg.logmel, 16_000).stats(&x);
+            let m = cfg.logmel.n_mels;
+            for (i, (a, b)) in v[..2 * m].iter().zip(&lm).enumerate() {
+                assert!((a - b).abs() < 1e-4, "{cfg:?} dim {i}: {a} vs {b}");
+            }
+        }
+        // Gating the silent second away brings the MFCC statistics back to those of the tone alone.
+        let plain = FunctionalSet::new(&FunctionalsConfig::default(), 16_000);
+        let gated = FunctionalSet::new(&config(|c| c.logmel.active_db = Some(20.0)), 16_000);
+        let (alone, whole, active) = (plain.compute(&tone(16_000)), plain.compute(&x), gated.compute(&x));
+        let mfcc0 = |v: &[f32]| block(v, "mfcc0_", "_mean")[0];
+        assert!((mfcc0(&whole) - mfcc0(&alone)).abs() > 50.0, "{} vs {}", mfcc0(&whole), mfcc0(&alone));
+        assert!((mfcc0(&active) - mfcc0(&alone)).abs() < 1e-3, "{} vs {}", mfcc0(&active), mfcc0(&alone));
     }
 }

@@ -1,11 +1,14 @@
 //! Utterance-level features: log-mel frames (librosa conventions: periodic Hann, center=True with zero
 //! padding, Slaney mel scale and area normalisation, power spectrum, 10·log10 with a 1e-10 floor) and
-//! their per-band mean and standard deviation.
+//! their per-band mean and standard deviation. Optionally (all off by default) a dB floor relative to the
+//! utterance's maximum (`top_db`), per-utterance mean (and variance) normalisation (`cmvn`), and statistics
+//! over active frames only (`active_db`).
 
 pub mod functionals;
 pub mod imported;
 pub mod pitch;
 pub mod spec;
+pub mod stft;
 
 use std::sync::Arc;
 
@@ -127,6 +130,17 @@ impl Dct {
     }
 }
 
+/// Per-utterance normalisation of log-mel frames (`cmvn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmvn {
+    None,
+    Mean,
+    MeanVar,
+}
+
+/// The floor of the std that `cmvn = "meanvar"` divides by.
+const CMVN_STD_FLOOR: f64 = 1e-5;
+
 /// A reusable log-mel extractor (plans and tables built once per shard).
 pub struct LogMel {
     n_fft: usize,
@@ -135,6 +149,11 @@ pub struct LogMel {
     /// Sparse filterbank: for each band, (first bin, weights).
     bands: Vec<(usize, Vec<f32>)>,
     fft: Arc<dyn RealToComplex<f32>>,
+    /// dB floor below the utterance's largest log-mel value (`top_db`).
+    top_db: Option<f64>,
+    cmvn: Cmvn,
+    /// Statistics over frames within this many dB of the loudest (`active_db`).
+    active_db: Option<f64>,
 }
 
 impl LogMel {
@@ -168,7 +187,13 @@ impl LogMel {
             })
             .collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
-        LogMel { n_fft, hop, window, bands, fft }
+        // The config module admits only these three; anything else reads as "none".
+        let cmvn = match cfg.cmvn.as_str() {
+            "mean" => Cmvn::Mean,
+            "meanvar" => Cmvn::MeanVar,
+            _ => Cmvn::None,
+        };
+        LogMel { n_fft, hop, window, bands, fft, top_db: cfg.top_db, cmvn, active_db: cfg.active_db }
     }
 
     pub fn n_mels(&self) -> usize {
@@ -208,11 +233,44 @@ impl LogMel {
         out
     }
 
-    /// Log-mel frames in dB (10·log10 with a 1e-10 floor), frame-major (`frames × n_mels`).
+    /// Log-mel frames in dB (10·log10 with a 1e-10 floor), frame-major (`frames × n_mels`), then the
+    /// `top_db` floor and `cmvn` ([`LogMel::normalise`]). Every frame, whatever `active_db` says.
     pub fn frames(&self, x: &[f32]) -> Vec<Vec<f32>> {
         let mut out = Vec::new();
         self.for_each_power_frame(x, |power| out.push(self.mel_db(power)));
+        self.normalise(&mut out);
         out
+    }
+
+    /// The utterance-level processing of its log-mel frames ([`LogMel::mel_db`] of every frame), in place:
+    /// the `top_db` floor, then `cmvn`. Nothing at the defaults.
+    pub fn normalise(&self, frames: &mut [Vec<f32>]) {
+        if let Some(top_db) = self.top_db {
+            floor_below_max(frames, top_db);
+        }
+        if self.cmvn != Cmvn::None {
+            normalise_bands(frames, self.cmvn == Cmvn::MeanVar);
+        }
+    }
+
+    /// Which frames the statistics use, from each frame's energy ([`frame_energy`] of its power
+    /// spectrum): None (all of them) unless `active_db` is set; then those within `active_db` dB of the
+    /// loudest frame and above zero ([`crate::audio::mix::active_frames`], the rule of `[mix] snr_mode =
+    /// "active"`), or None again when no frame qualifies.
+    pub fn active_mask(&self, energies: &[f64]) -> Option<Vec<bool>> {
+        let gate_db = self.active_db?;
+        let mask = crate::audio::mix::active_frames(energies, gate_db);
+        if mask.iter().any(|&a| a) {
+            Some(mask)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the statistics gate frames on energy (`active_db` set), i.e. whether
+    /// [`LogMel::active_mask`] needs the frame energies.
+    pub fn gates_frames(&self) -> bool {
+        self.active_db.is_some()
     }
 
     /// The log-mel frame (dB) of one power spectrum.
@@ -226,25 +284,102 @@ impl LogMel {
             .collect()
     }
 
-    /// Per-band mean then per-band standard deviation (population), `2 · n_mels` values.
+    /// Per-band mean then per-band standard deviation (population), `2 · n_mels` values, of the frames
+    /// [`LogMel::frames`] gives, over the active ones under `active_db`.
     pub fn stats(&self, x: &[f32]) -> Vec<f32> {
-        let frames = self.frames(x);
-        let m = self.n_mels();
-        let n = frames.len() as f64;
-        let mut mean = vec![0f64; m];
-        for f in &frames {
+        let gated = self.gates_frames();
+        let (mut frames, mut energies) = (Vec::new(), Vec::new());
+        self.for_each_power_frame(x, |power| {
+            if gated {
+                energies.push(frame_energy(power));
+            }
+            frames.push(self.mel_db(power));
+        });
+        self.normalise(&mut frames);
+        let active = self.active_mask(&energies);
+        band_stats(&frames, self.n_mels(), active.as_deref())
+    }
+}
+
+/// A frame's energy for `active_db`: the sum of its power spectrum |X|² (f64).
+pub fn frame_energy(power: &[f32]) -> f64 {
+    power.iter().map(|&p| p as f64).sum()
+}
+
+/// Per-band mean then per-band population standard deviation of log-mel frames, `2 · n_mels` values, over
+/// the frames `active` marks (all of them when None).
+pub fn band_stats(frames: &[Vec<f32>], n_mels: usize, active: Option<&[bool]>) -> Vec<f32> {
+    let used = |t: usize| match active {
+        Some(a) => a[t],
+        None => true,
+    };
+    let mut count = 0usize;
+    let mut mean = vec![0f64; n_mels];
+    for (t, f) in frames.iter().enumerate() {
+        if used(t) {
+            count += 1;
             for (a, &v) in mean.iter_mut().zip(f) {
                 *a += v as f64;
             }
         }
-        mean.iter_mut().for_each(|a| *a /= n);
-        let mut var = vec![0f64; m];
-        for f in &frames {
+    }
+    let n = count as f64;
+    mean.iter_mut().for_each(|a| *a /= n);
+    let mut var = vec![0f64; n_mels];
+    for (t, f) in frames.iter().enumerate() {
+        if used(t) {
             for ((a, &v), mu) in var.iter_mut().zip(f).zip(&mean) {
                 *a += (v as f64 - mu).powi(2);
             }
         }
-        mean.iter().map(|&v| v as f32).chain(var.iter().map(|&v| (v / n).sqrt() as f32)).collect()
+    }
+    mean.iter().map(|&v| v as f32).chain(var.iter().map(|&v| (v / n).sqrt() as f32)).collect()
+}
+
+/// librosa's `power_to_db(top_db=...)` on dB frames: raise every value below (the largest value over all
+/// frames and bands − `top_db`) to it.
+fn floor_below_max(frames: &mut [Vec<f32>], top_db: f64) {
+    let max = frames.iter().flatten().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    if !max.is_finite() {
+        return;
+    }
+    let floor = (max as f64 - top_db) as f32;
+    for v in frames.iter_mut().flatten() {
+        *v = v.max(floor);
+    }
+}
+
+/// Subtract each band's mean over the frames from every frame; with `var`, also divide by the band's
+/// population std, floored at [`CMVN_STD_FLOOR`].
+fn normalise_bands(frames: &mut [Vec<f32>], var: bool) {
+    let Some(n_mels) = frames.first().map(|f| f.len()) else { return };
+    let n = frames.len() as f64;
+    let mut mean = vec![0f64; n_mels];
+    for f in frames.iter() {
+        for (a, &v) in mean.iter_mut().zip(f) {
+            *a += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|a| *a /= n);
+    if !var {
+        for f in frames.iter_mut() {
+            for (v, mu) in f.iter_mut().zip(&mean) {
+                *v = (*v as f64 - mu) as f32;
+            }
+        }
+        return;
+    }
+    let mut std = vec![0f64; n_mels];
+    for f in frames.iter() {
+        for ((a, &v), mu) in std.iter_mut().zip(f).zip(&mean) {
+            *a += (v as f64 - mu).powi(2);
+        }
+    }
+    std.iter_mut().for_each(|a| *a = (*a / n).sqrt().max(CMVN_STD_FLOOR));
+    for f in frames.iter_mut() {
+        for ((v, mu), sd) in f.iter_mut().zip(&mean).zip(&std) {
+            *v = ((*v as f64 - mu) / sd) as f32;
+        }
     }
 }
 
@@ -344,5 +479,127 @@ mod tests {
             let cfg = FeatureSpec::default_of(kind).unwrap();
             assert_eq!(blocks(&cfg).iter().map(|b| b.1).sum::<usize>(), dim(&cfg), "{kind}");
         }
+    }
+
+    fn tone(n: usize, hz: f32, amp: f32) -> Vec<f32> {
+        (0..n).map(|i| amp * (2.0 * std::f32::consts::PI * hz * i as f32 / 16_000.0).sin()).collect()
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = crate::rng::Rng::new(seed);
+        (0..n).map(|_| (r.normal() * 0.1) as f32).collect()
+    }
+
+    fn with(f: impl FnOnce(&mut LogMelConfig)) -> LogMel {
+        let mut cfg = LogMelConfig::default();
+        f(&mut cfg);
+        LogMel::new(&cfg, 16_000)
+    }
+
+    /// Per-band mean and population std of frames, in f64.
+    fn band_moments(frames: &[Vec<f32>]) -> Vec<(f64, f64)> {
+        let n = frames.len() as f64;
+        (0..frames[0].len())
+            .map(|b| {
+                let mean = frames.iter().map(|f| f[b] as f64).sum::<f64>() / n;
+                let var = frames.iter().map(|f| (f[b] as f64 - mean).powi(2)).sum::<f64>() / n;
+                (mean, var.sqrt())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn defaults_leave_frames_and_stats_as_they_were() {
+        // The defaults take no new path: frames are the plain dB frames and stats their plain moments.
+        let lm = LogMel::new(&LogMelConfig::default(), 16_000);
+        let mut x = tone(8000, 440.0, 0.5);
+        x.extend(noise(8000, 7));
+        let raw: Vec<Vec<f32>> = lm.power_frames(&x).iter().map(|p| lm.mel_db(p)).collect();
+        assert_eq!(lm.frames(&x), raw);
+        assert_eq!(lm.stats(&x), band_stats(&raw, lm.n_mels(), None));
+    }
+
+    #[test]
+    fn top_db_floors_at_the_utterance_maximum_minus_top_db() {
+        // A tone, then digital silence (−100 dB in every band before the floor).
+        let mut x = tone(8000, 1000.0, 0.5);
+        x.extend(vec![0.0; 8000]);
+        let raw = LogMel::new(&LogMelConfig::default(), 16_000).frames(&x);
+        let floored = with(|c| c.top_db = Some(60.0)).frames(&x);
+        let max = raw.iter().flatten().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let floor = (max as f64 - 60.0) as f32;
+        assert!(raw.iter().flatten().any(|&v| v < floor), "the test signal has values below the floor");
+        for (r, f) in raw.iter().flatten().zip(floored.iter().flatten()) {
+            assert_eq!(*f, r.max(floor));
+        }
+        let min = floored.iter().flatten().fold(f32::INFINITY, |m, &v| m.min(v));
+        assert_eq!(min, floor);
+        assert_eq!(floored.iter().flatten().fold(f32::NEG_INFINITY, |m, &v| m.max(v)), max);
+    }
+
+    #[test]
+    fn cmvn_mean_centres_and_meanvar_also_scales_each_band() {
+        let mut x = tone(8000, 700.0, 0.3);
+        x.extend(noise(8000, 11));
+        let raw = LogMel::new(&LogMelConfig::default(), 16_000).frames(&x);
+        let raw_moments = band_moments(&raw);
+        let mean = with(|c| c.cmvn = "mean".into());
+        let frames = mean.frames(&x);
+        for (b, ((m, s), (_, s_raw))) in band_moments(&frames).into_iter().zip(&raw_moments).enumerate() {
+            assert!(m.abs() < 1e-4, "band {b}: mean {m}");
+            assert!((s - s_raw).abs() < 1e-4, "band {b}: std {s} (was {s_raw})");
+        }
+        let stats = mean.stats(&x);
+        assert!(stats[..64].iter().all(|m| m.abs() < 1e-4), "{:?}", &stats[..64]);
+        let meanvar = with(|c| c.cmvn = "meanvar".into());
+        let frames = meanvar.frames(&x);
+        for (b, ((m, s), (_, s_raw))) in band_moments(&frames).into_iter().zip(&raw_moments).enumerate() {
+            assert!(m.abs() < 1e-4, "band {b}: mean {m}");
+            if *s_raw > 1e-3 {
+                assert!((s - 1.0).abs() < 1e-4, "band {b}: std {s}");
+            }
+        }
+        let stats = meanvar.stats(&x);
+        assert!(stats[64..].iter().all(|s| (s - 1.0).abs() < 1e-4), "{:?}", &stats[64..]);
+        // top_db comes first: cmvn normalises the floored frames.
+        let both = with(|c| {
+            c.top_db = Some(30.0);
+            c.cmvn = "mean".into();
+        });
+        let mut expected = with(|c| c.top_db = Some(30.0)).frames(&x);
+        let moments = band_moments(&expected);
+        for f in expected.iter_mut() {
+            for (v, (m, _)) in f.iter_mut().zip(&moments) {
+                *v = (*v as f64 - m) as f32;
+            }
+        }
+        assert_eq!(both.frames(&x), expected);
+    }
+
+    #[test]
+    fn active_gating_ignores_digital_silence() {
+        // 1 s of tone, then 1 s of digital silence.
+        let alone = tone(16_000, 1000.0, 0.5);
+        let mut gapped = alone.clone();
+        gapped.extend(vec![0.0; 16_000]);
+        let plain = LogMel::new(&LogMelConfig::default(), 16_000);
+        let gated = with(|c| c.active_db = Some(40.0));
+        let (whole, active, tone_only) = (plain.stats(&gapped), gated.stats(&gapped), plain.stats(&alone));
+        let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        // The silent second raises nothing but drags every band's mean towards −100 dB.
+        assert!(max_diff(&whole[..64], &tone_only[..64]) > 20.0);
+        assert!(max_diff(&active[..64], &tone_only[..64]) < 1.5, "{}", max_diff(&active[..64], &tone_only[..64]));
+        // The frames that touch the tone are exactly what the gate keeps: the tone with the zeros its last
+        // frame reaches into (center=True framing), the silent rest left out.
+        let mut touching = alone.clone();
+        touching.extend(vec![0.0; 256]);
+        assert_eq!(with(|c| c.active_db = Some(200.0)).stats(&gapped), plain.stats(&touching));
+        // A tighter gate drops the frames that barely touch it too: the tone alone, to the bit.
+        assert_eq!(with(|c| c.active_db = Some(20.0)).stats(&gapped), tone_only);
+        // Gating affects the statistics only: the frame sequence stays complete.
+        assert_eq!(gated.frames(&gapped), plain.frames(&gapped));
+        // All silent: no frame qualifies, so all frames count.
+        let silent = vec![0.0f32; 4000];
+        assert_eq!(gated.stats(&silent), plain.stats(&silent));
     }
 }

@@ -30,6 +30,30 @@ pub struct LogMelConfig {
     /// List<FixedSizeList<f32>>), for models that read sequences.
     #[serde(default)]
     pub frames: bool,
+    /// Per-utterance normalisation of the log-mel (dB) frames, after the `top_db` floor: "none" (the
+    /// default), "mean" (subtract each band's mean over all the utterance's frames from every frame) or
+    /// "meanvar" (also divide by that band's population std, floored at 1e-5). It applies to the stored
+    /// frames (`frames = true`), to the statistics, and in `functionals` to the frames the MFCCs come from.
+    #[serde(default = "default_cmvn", skip_serializing_if = "is_none_str")]
+    pub cmvn: String,
+    /// A dB floor relative to the utterance's maximum, as librosa's `power_to_db(S, ref=1.0, amin=1e-10,
+    /// top_db=...)`: every log-mel value below (the largest value over all frames and bands − top_db) is
+    /// raised to it. Default: no floor (only the absolute 1e-10 power floor, −100 dB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_db: Option<f64>,
+    /// Statistics over active frames only: the per-band mean and std (and in `functionals` the MFCC and
+    /// delta-MFCC statistics) use only the frames whose energy (the sum of the frame's power spectrum) is
+    /// within `active_db` dB of the utterance's loudest frame and above zero, the rule of `[mix] snr_mode =
+    /// "active"`; when no frame qualifies (digital silence), all frames. The stored frame sequence
+    /// (`frames = true`) stays complete. Default: all frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_db: Option<f64>,
+}
+
+impl LogMelConfig {
+    /// The options left out of the serialisation, and so out of the feature keys, while at their defaults
+    /// (keys from before they existed hold). [`FeatureSpec::keys`] adds them to a log-mel kind's keys.
+    pub const OPTIONAL_KEYS: &'static [&'static str] = &["active_db", "cmvn", "top_db"];
 }
 
 impl Default for LogMelConfig {
@@ -44,6 +68,9 @@ impl Default for LogMelConfig {
             mel_scale: default_slaney(),
             mel_norm: default_slaney(),
             frames: false,
+            cmvn: default_cmvn(),
+            top_db: None,
+            active_db: None,
         }
     }
 }
@@ -124,12 +151,19 @@ impl FeatureSpec {
         serde_json::from_value(serde_json::Value::Object(options))
     }
 
-    /// The options a kind reads (besides `kind`), sorted.
+    /// The options a kind reads (besides `kind`), sorted: those its default serialises, and for a log-mel
+    /// kind the [`LogMelConfig::OPTIONAL_KEYS`] its default leaves out.
     pub fn keys(kind: &str) -> Vec<String> {
-        match Self::default_of(kind).map(|d| d.key_params()) {
-            Some(serde_json::Value::Object(m)) => m.keys().filter(|k| *k != "kind").cloned().collect(),
+        let Some(spec) = Self::default_of(kind) else { return Vec::new() };
+        let mut keys: Vec<String> = match spec.key_params() {
+            serde_json::Value::Object(m) => m.keys().filter(|k| *k != "kind").cloned().collect(),
             _ => Vec::new(),
+        };
+        if spec.logmel().is_some() {
+            keys.extend(LogMelConfig::OPTIONAL_KEYS.iter().map(|k| k.to_string()));
         }
+        keys.sort();
+        keys
     }
 
     pub fn kind(&self) -> &'static str {
@@ -161,6 +195,12 @@ fn default_n_mfcc() -> usize {
 fn default_slaney() -> String {
     "slaney".into()
 }
+fn default_cmvn() -> String {
+    "none".into()
+}
+fn is_none_str(s: &str) -> bool {
+    s == "none"
+}
 fn default_column() -> String {
     "embedding".into()
 }
@@ -185,13 +225,62 @@ mod tests {
     fn each_kind_has_only_its_own_keys() {
         assert_eq!(
             FeatureSpec::keys("logmel_stats"),
-            ["fmax_hz", "fmin_hz", "frames", "hop_ms", "mel_norm", "mel_scale", "n_fft", "n_mels", "win_ms"]
+            [
+                "active_db",
+                "cmvn",
+                "fmax_hz",
+                "fmin_hz",
+                "frames",
+                "hop_ms",
+                "mel_norm",
+                "mel_scale",
+                "n_fft",
+                "n_mels",
+                "top_db",
+                "win_ms"
+            ]
         );
-        assert!(FeatureSpec::keys("functionals").contains(&"n_mfcc".to_string()));
+        let functionals = FeatureSpec::keys("functionals");
+        for k in ["n_mfcc", "active_db", "cmvn", "top_db"] {
+            assert!(functionals.contains(&k.to_string()), "{k}");
+        }
         assert_eq!(FeatureSpec::keys("imported"), ["column", "ids", "path"]);
         let parsed =
             FeatureSpec::parse("functionals", serde_json::from_str(r#"{"win_ms": 25, "n_mfcc": 20}"#).unwrap());
         let FeatureSpec::Functionals(f) = parsed.unwrap() else { panic!("not functionals") };
         assert_eq!((f.n_mfcc, f.logmel.win_ms, f.logmel.n_mels), (20, 25.0, 64));
+        let parsed = FeatureSpec::parse(
+            "functionals",
+            serde_json::from_str(r#"{"cmvn": "meanvar", "top_db": 80, "active_db": 40.5}"#).unwrap(),
+        );
+        let FeatureSpec::Functionals(f) = parsed.unwrap() else { panic!("not functionals") };
+        assert_eq!((f.logmel.cmvn.as_str(), f.logmel.top_db, f.logmel.active_db), ("meanvar", Some(80.0), Some(40.5)));
+    }
+
+    /// The robust options stay out of the keys at their defaults (keys from before them hold), enter them
+    /// when set, and are exactly the optional keys `keys` adds.
+    #[test]
+    fn robust_options_key_only_when_set() {
+        let old =
+            ["fmax_hz", "fmin_hz", "frames", "hop_ms", "kind", "mel_norm", "mel_scale", "n_fft", "n_mels", "win_ms"];
+        let key_names = |spec: &FeatureSpec| -> Vec<String> {
+            let mut k: Vec<String> = spec.key_params().as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(key_names(&FeatureSpec::LogMelStats(LogMelConfig::default())), old);
+        let set =
+            LogMelConfig { cmvn: "mean".into(), top_db: Some(80.0), active_db: Some(40.0), ..LogMelConfig::default() };
+        let mut added: Vec<String> = key_names(&FeatureSpec::LogMelStats(set.clone()))
+            .into_iter()
+            .filter(|k| !old.contains(&k.as_str()))
+            .collect();
+        added.sort();
+        assert_eq!(added, LogMelConfig::OPTIONAL_KEYS);
+        let functionals = FeatureSpec::Functionals(FunctionalsConfig { logmel: set, ..FunctionalsConfig::default() });
+        for k in LogMelConfig::OPTIONAL_KEYS {
+            assert!(key_names(&functionals).contains(&k.to_string()), "{k}");
+        }
+        assert!(!key_names(&FeatureSpec::Functionals(FunctionalsConfig::default())).contains(&"cmvn".to_string()));
     }
 }
