@@ -214,5 +214,39 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
         })?;
         out.push(TrainBench { network, steps, ms_per_step: ms });
     }
+
+    // se-ser at its defaults (d 32, 2 blocks, 4 heads, hidden 64), a batch of 16 crops of 64 and 128
+    // frames × 201 bins: CE + L1 with everything trainable (tools/bench_se_ser.py is the same network).
+    use crate::models::nets::seq::{l1_loss, Batch, Heads, SeqNet, SeqOptions};
+    use crate::models::SeqExample;
+    for (network, frames) in [("se-ser (64 frames)", 64), ("se-ser (128 frames)", 128)] {
+        let o = SeqOptions::default();
+        let bins = 201;
+        let examples: Vec<SeqExample> = (0..16)
+            .map(|i| {
+                // The last example is half padding, as in a real batch.
+                let n = if i == 15 { frames / 2 } else { frames };
+                let mut frame = || (0..bins).map(|_| rng.uniform() as f32).collect::<Vec<f32>>();
+                SeqExample { noisy: (0..n).map(|_| frame()).collect(), clean: (0..n).map(|_| frame()).collect() }
+            })
+            .collect();
+        let b = Batch::new(&examples, bins)?;
+        let stats = (vec![0.5; bins], vec![0.3; bins]);
+        let net = SeqNet::init(&o, Heads { enhance: true, emotion: true }, bins, 4, stats, 1)?;
+        let mut opt = AdamW::new(
+            net.all_vars(),
+            ParamsAdamW { lr: o.lr, weight_decay: o.weight_decay, ..ParamsAdamW::default() },
+        )?;
+        let y: Vec<usize> = (0..16).map(|i| i % 4).collect();
+        let targets = index_tensor(&y)?;
+        let weights = Tensor::ones(16, candle_core::DType::F32, &Device::Cpu)?;
+        let ms = time(&mut || {
+            let out = net.forward(&b, 0, None)?;
+            let ce = weighted_cross_entropy(out.logits.as_ref().expect("emotion head"), &targets, &weights)?;
+            let loss = (ce + l1_loss(out.enhanced.as_ref().expect("enhancement head"), &b)?)?;
+            Ok(opt.backward_step(&loss)?)
+        })?;
+        out.push(TrainBench { network, steps, ms_per_step: ms });
+    }
     Ok(out)
 }

@@ -99,6 +99,19 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Enhance WAV files with a model that has an enhancement head (se-ser, se-then-ser): its mask on
+    /// each file's STFT magnitude, the file's own phase, overlap-add; written as 32-bit float WAV
+    /// files of the same names under --out.
+    ///
+    /// Example: sertool enhance --model models/demo/se_ser/synth_a/seed1 noisy.wav --out enhanced
+    Enhance {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Say what differs between a stage and its last cached run.
     ///
     /// Example: sertool explain pipelines/demo.toml report/demo
@@ -288,6 +301,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Mix { pipeline, write_wav, jobs } => mix(cli, pipeline, write_wav, *jobs),
         Command::Report { pipeline } => report(cli, pipeline),
         Command::Predict { model, files } => predict(cli, model, files),
+        Command::Enhance { model, files, out } => enhance(cli, model, files, out),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
         Command::Cache { command: CacheCommand::Verify } => verify(cli),
         Command::Bench { what: BenchCommand::Logmel { wav, repeats } } => {
@@ -681,25 +695,35 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
     Ok(0)
 }
 
+/// How a model card says its audio is read.
+fn card_audio(dir: &Path, card: &crate::models::ModelCard) -> anyhow::Result<crate::audio::AudioIn> {
+    let channels = crate::audio::ChannelPolicy::parse(&card.channels)
+        .ok_or_else(|| user_error(format!("{}: unknown channel policy {:?}", dir.display(), card.channels)))?;
+    Ok(crate::audio::AudioIn::new(card.sample_rate_hz, channels))
+}
+
 fn predict(cli: &Cli, dir: &Path, files: &[PathBuf]) -> anyhow::Result<i32> {
     let (model, card) = crate::models::load(dir).map_err(|e| user_error(format!("{e:#}")))?;
-    let Some(extractor) = crate::features::Extractor::new(&card.features, card.sample_rate_hz) else {
+    let sequences = crate::models::kind(&card.kind).is_some_and(|k| k.needs().frames);
+    let extractor = crate::features::Extractor::new(&card.features, card.sample_rate_hz);
+    if extractor.is_none() && !sequences {
         return Err(user_error(format!(
             "{}: this model was trained on imported features; compute them for your files and use the model's \
              pipeline instead (sertool cannot compute imported features)",
             dir.display()
         )));
-    };
-    let channels = crate::audio::ChannelPolicy::parse(&card.channels)
-        .ok_or_else(|| user_error(format!("{}: unknown channel policy {:?}", dir.display(), card.channels)))?;
-    let audio = crate::audio::AudioIn::new(card.sample_rate_hz, channels);
+    }
+    let audio = card_audio(dir, &card)?;
     let mut rows = Vec::new();
     let mut failed = 0;
     for f in files {
         match audio.load(f) {
             Ok(x) => {
-                let v = card.standardizer.apply(&[extractor.compute(&x)]);
-                let p = model.predict_proba(&v)?.remove(0);
+                let p = match &extractor {
+                    _ if sequences => model.predict_sequence(&crate::models::sequence_frames(&x, audio.rate))?,
+                    Some(e) => model.predict_proba(&card.standardizer.apply(&[e.compute(&x)]))?.remove(0),
+                    None => unreachable!("checked above"),
+                };
                 let label = &card.classes[crate::models::argmax(&p)];
                 if !cli.json {
                     let probs: Vec<String> = card.classes.iter().zip(&p).map(|(c, v)| format!("{c}={v:.3}")).collect();
@@ -718,6 +742,44 @@ fn predict(cli: &Cli, dir: &Path, files: &[PathBuf]) -> anyhow::Result<i32> {
     }
     if cli.json {
         print_json(&json!({"model": dir.display().to_string(), "kind": card.kind, "predictions": rows}));
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn enhance(cli: &Cli, dir: &Path, files: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
+    let (model, card) = crate::models::load(dir).map_err(|e| user_error(format!("{e:#}")))?;
+    let audio = card_audio(dir, &card)?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+    let (mut rows, mut failed) = (Vec::new(), 0);
+    for f in files {
+        let dest = out.join(f.file_name().unwrap_or(f.as_os_str()));
+        let done = audio.load(f).and_then(|x| {
+            let y = crate::models::enhance_audio(&*model, &x, audio.rate)?.ok_or_else(|| {
+                user_error(format!(
+                    "{}: a {} model has no enhancement head (se-ser and se-then-ser have one)",
+                    dir.display(),
+                    card.kind
+                ))
+            })?;
+            crate::audio::write_wav_f32(&dest, &y, audio.rate)
+        });
+        match done {
+            Ok(()) => {
+                if !cli.json {
+                    println!("{} -> {}", f.display(), dest.display());
+                }
+                rows.push(json!({"file": f.display().to_string(), "out": dest.display().to_string()}));
+            }
+            Err(e) if e.downcast_ref::<crate::error::UserError>().is_some() => return Err(e),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e:#}", f.display());
+                rows.push(json!({"file": f.display().to_string(), "error": format!("{e:#}")}));
+            }
+        }
+    }
+    if cli.json {
+        print_json(&json!({"model": dir.display().to_string(), "kind": card.kind, "enhanced": rows}));
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }

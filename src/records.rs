@@ -118,3 +118,17 @@ pub struct Predictions {
     pub pred: Vec<usize>,
     pub probs: Vec<Vec<f32>>,
 }
+
+/// How an enhancing model did on one noisy test condition (enhancement.json of its eval): means over
+/// the test utterances of each measure, of the noisy input and of the enhanced output, both against
+/// the clean speech.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnhancementStats {
+    pub utterances: usize,
+    pub si_sdr_noisy: f64,
+    pub si_sdr_enhanced: f64,
+    pub ssnr_noisy: f64,
+    pub ssnr_enhanced: f64,
+    pub stoi_noisy: f64,
+    pub stoi_enhanced: f64,
+}

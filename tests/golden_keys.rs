@@ -35,6 +35,9 @@ fn model_kinds_have_pinned_train_keys() {
         ("mbpls", "81abfd45df82656fa370b8ce4af7817261697b7a93cb21b7900b2efa57ad600f"),
         ("mlp", "b9316113e0367bacc519f5ec326f04cb220dc3c4daaa912c756442036f6254ca"),
         ("mmd", "dcd984dd69875a2d3843f67fc622c0cf522d759da793ab374ba7146f0663e12f"),
+        ("se-ser", "8faa5866fa4428f33088c14b8b9d01fce49b00aa90f526da4d83d335176cb068"),
+        ("se-then-ser", "5503d9a9a422f95dfca698cdd22ac256d5f5ecd435d5a9932e8c0c9f882a1e79"),
+        ("ser-seq", "08dfac2c16277c046c4f75d77267e2df4217b7f4bbb3c6abad0d2a18ed759406"),
     ]
     .into_iter()
     .collect();

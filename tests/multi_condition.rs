@@ -45,6 +45,18 @@ hidden = [32]
 epochs = 8
 train_conditions = ["clean", "snr10", "hum.snr0"]
 
+# A sequence kind computes its examples from the recipes of its train conditions' mix stages.
+[models.se_ser]
+kind = "se-ser"
+dim = 16
+layers = 1
+heads = 2
+hidden = 16
+crop_frames = 32
+pretrain_epochs = 1
+cascade = [1, 0, 1]
+train_conditions = ["clean", "hum.snr0"]
+
 [[experiments]]
 name = "in_corpus"
 train = ["src"]
@@ -105,6 +117,11 @@ fn training_mixtures_come_from_the_train_pool_only() {
     assert!(!mc.iter().any(|i| i.starts_with("features/src/hum.")), "a test condition reached training");
     let plain = inputs("train/mlp/src/seed1");
     assert!(plain.iter().all(|i| !i.contains("/train-")), "{plain:?}");
+    // The sequence model mixes from the train-pool recipes of its condition, never from a test mix.
+    let seq = inputs("train/se_ser/src/seed1");
+    let mixes: Vec<&String> = seq.iter().filter(|i| i.starts_with("mix/")).collect();
+    assert!(!mixes.is_empty() && mixes.iter().all(|i| i.starts_with("mix/src/train-hum.snr0/")), "{seq:?}");
+    assert!(!seq.iter().any(|i| i.starts_with("features/src/hum.")), "a test condition reached training");
 
     // The training mixtures hold train and dev utterances only.
     let manifest = sertool::table::read_parquet(&entry("manifest/src").join("manifest.parquet")).unwrap();

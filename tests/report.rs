@@ -86,8 +86,8 @@ fn rows_checked_against_predictions(ws: &Workspace) -> Vec<Row> {
 fn every_number_equals_the_metrics_recomputed_from_stored_predictions() {
     let ws = demo();
     let rows = rows_checked_against_predictions(ws);
-    // 8 models × 4 train → test pairs × 6 conditions × 3 seeds.
-    assert_eq!(rows.len(), 8 * 4 * 6 * 3);
+    // (8 models × 3 seeds + 3 sequence models × 1 seed) × 4 train → test pairs × 6 conditions.
+    assert_eq!(rows.len(), (8 * 3 + 3) * 4 * 6);
     let results: serde_json::Value = serde_json::from_str(&read(ws, "reports/demo/results.json")).unwrap();
     let md = read(ws, "reports/demo/report.md");
     let tex = read(ws, "reports/demo/tables.tex");
@@ -99,7 +99,9 @@ fn every_number_equals_the_metrics_recomputed_from_stored_predictions() {
     let cells = results["table"].as_array().unwrap();
     assert_eq!(cells.len(), groups.len());
     for ((model, train, test, cond), v) in &groups {
-        assert_eq!(v.len(), 3, "{model} {train} {test} {cond}: seeds");
+        // The sequence kinds run one seed in the demo; a one-seed cell shows its value alone.
+        let seeds = if SEQUENCE_KINDS.contains(model) { 1 } else { 3 };
+        assert_eq!(v.len(), seeds, "{model} {train} {test} {cond}: seeds");
         let (mean, std) = mean_std(v);
         let cell = cells
             .iter()
@@ -110,9 +112,12 @@ fn every_number_equals_the_metrics_recomputed_from_stored_predictions() {
         // The noise-robustness table of the pair shows it in the model's row, and so does the LaTeX.
         let section = md.split(&format!("### {train} → {test}\n")).nth(1).unwrap().split("\n### ").next().unwrap();
         let line = section.lines().find(|l| l.starts_with(&format!("| {model} |"))).unwrap();
-        let text = format!("{mean:.3} ± {std:.3}");
+        let (text, tex_text) = match seeds {
+            1 => (format!("{mean:.3}"), format!("{mean:.3}")),
+            _ => (format!("{mean:.3} ± {std:.3}"), format!("{mean:.3} \\pm {std:.3}")),
+        };
         assert!(line.contains(&text), "{text} not in {line}");
-        assert!(tex.contains(&format!("{mean:.3} \\pm {std:.3}")), "{text} not in tables.tex");
+        assert!(tex.contains(&tex_text), "{text} not in tables.tex");
     }
     // The cross-corpus matrices (clean and 0 dB) read the same cells.
     for (model, train, test, cond) in
@@ -137,8 +142,8 @@ fn significance_follows_from_the_same_predictions() {
     let results: serde_json::Value = serde_json::from_str(&read(ws, "reports/demo/results.json")).unwrap();
     assert_eq!(results["reference"], "mlp");
     let comparisons = results["significance"].as_array().unwrap();
-    // 7 models against mlp × 4 pairs × 6 conditions.
-    assert_eq!(comparisons.len(), 7 * 4 * 6);
+    // 10 models against mlp × 4 pairs × 6 conditions.
+    assert_eq!(comparisons.len(), 10 * 4 * 6);
     let key = |r: &Row| (r.model.clone(), r.train.clone(), r.test.clone(), r.condition.clone(), r.seed);
     let by: BTreeMap<_, &Row> = rows.iter().map(|r| (key(r), r)).collect();
     for c in comparisons {
@@ -149,10 +154,11 @@ fn significance_follows_from_the_same_predictions() {
         assert!(lo <= hi && (0.0..=1.0).contains(&b["p"].as_f64().unwrap()));
         // Δ is the difference of the seed-averaged UARs of the table.
         let avg = |m: &str| -> f64 {
-            (1..=3)
+            let seeds = if SEQUENCE_KINDS.contains(&m) { 1 } else { 3 };
+            (1..=seeds)
                 .map(|seed| by[&(m.to_string(), s("train"), s("test"), s("condition"), seed)].recomputed.uar)
                 .sum::<f64>()
-                / 3.0
+                / seeds as f64
         };
         assert!((delta - (avg(&s("model")) - avg("mlp"))).abs() < 1e-12, "{c}");
         for per_seed in c["mcnemar_per_seed"].as_array().unwrap() {
@@ -191,7 +197,7 @@ fn plots_latex_and_reproducibility_section_exist() {
     }
     // Every plot linked from the report exists as SVG and PNG.
     let links: Vec<&str> = md.match_indices("](plots/").map(|(i, _)| md[i + 2..].split(')').next().unwrap()).collect();
-    assert_eq!(links.len(), 2 * (4 + 8 * 4), "UAR-vs-SNR per pair and a confusion figure per model and pair");
+    assert_eq!(links.len(), 2 * (4 + 11 * 4), "UAR-vs-SNR per pair and a confusion figure per model and pair");
     for l in links {
         let bytes = std::fs::read(ws.path().join("reports/demo").join(l)).unwrap_or_else(|e| panic!("{l}: {e}"));
         if l.ends_with(".png") {
@@ -246,4 +252,64 @@ fn latex_report_compiles_with_pdflatex_when_installed() {
     assert!(out.status.success(), "pdflatex failed:\n{log}");
     let pdf = std::fs::read(dir.path().join("report.pdf")).unwrap();
     assert!(pdf.starts_with(b"%PDF") && pdf.len() > 10_000, "{} bytes", pdf.len());
+}
+
+const SEQUENCE_KINDS: [&str; 3] = ["ser_seq", "se_ser", "se_then_ser"];
+
+/// The sequence kinds train and are evaluated on every condition of every pair, the two that enhance
+/// raise SI-SDR over the noisy input at 0 dB on every pair, and only they appear in enhancement.csv.
+#[test]
+fn sequence_kinds_cover_every_condition_and_enhancement_helps_at_0_db() {
+    let ws = demo();
+    let csv = read(ws, "reports/demo/results.csv");
+    for m in SEQUENCE_KINDS {
+        let rows = csv.lines().filter(|l| l.starts_with(&format!("{m},"))).count();
+        assert_eq!(rows, 4 * 6, "{m}: 4 train → test pairs × 6 conditions × 1 seed");
+    }
+    let enh = read(ws, "reports/demo/enhancement.csv");
+    let mut lines = enh.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut at_0db = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(["se_ser", "se_then_ser"].contains(&f[col("model")]), "{line}");
+        if f[col("snr_db")] == "0" {
+            let (noisy, enhanced): (f64, f64) =
+                (f[col("si_sdr_noisy")].parse().unwrap(), f[col("si_sdr_enhanced")].parse().unwrap());
+            assert!(enhanced > noisy + 1.0, "enhancement should raise SI-SDR at 0 dB: {line}");
+            at_0db += 1;
+        }
+    }
+    assert_eq!(at_0db, 2 * 4, "two enhancing kinds × 4 pairs");
+    let md = read(ws, "reports/demo/report.md");
+    assert!(md.contains("## Enhancement") && md.contains("## Noise robustness: Macro-F1"), "{md}");
+}
+
+/// `sertool enhance` on a demo mixture writes audio whose SI-SDR against the clean file is what the
+/// eval stage reported for that utterance.
+#[test]
+fn enhance_writes_the_audio_the_eval_scored() {
+    let ws = demo();
+    let keys = ws.plan_keys("pipelines/demo.toml");
+    let key = &keys["eval/se_ser/synth_a/seed1/synth_a/synth_noise.snr0"];
+    let b = sertool::table::read_parquet(&ws.path().join("cache/eval").join(key).join("enhancement.parquet")).unwrap();
+    let ids = sertool::table::strings(&b, "id").unwrap();
+    let scored = sertool::table::f64s(&b, "si_sdr_enhanced").unwrap();
+    ws.json(&["mix", "pipelines/demo.toml", "--write-wav", "mixed"]);
+    let name = ids[0].rsplit_once('/').unwrap().1;
+    let mixture = format!("mixed/synth_a/synth_noise.snr0/{name}.wav");
+    let out = ws.json(&["enhance", "--model", "models/demo/se_ser/synth_a/seed1", &mixture, "--out", "enhanced"]);
+    assert_eq!(out["enhanced"][0]["out"], format!("enhanced/{name}.wav"));
+    let rate = 16_000;
+    let load =
+        |p: &str| sertool::audio::load_mono(&ws.path().join(p), rate, sertool::audio::ChannelPolicy::Mean).unwrap();
+    let clean = load(&format!("data/synth/cremad_a/AudioWAV/{name}.wav"));
+    let enhanced = load(&format!("enhanced/{name}.wav"));
+    let got = sertool::audio::quality::si_sdr(&clean, &enhanced);
+    assert!((got - scored[0]).abs() < 1e-3, "SI-SDR of the written file {got} vs the eval's {}", scored[0]);
+    // A model without an enhancement head says so.
+    let no = ws.cmd(&["enhance", "--model", "models/demo/ser_seq/synth_a/seed1", &mixture, "--out", "x"]);
+    assert_eq!(no.status.code(), Some(2), "{}", String::from_utf8_lossy(&no.stderr));
+    assert!(String::from_utf8_lossy(&no.stderr).contains("no enhancement head"));
 }

@@ -46,6 +46,12 @@ fn is(kind: &str, id: &str) -> bool {
     id.starts_with(&format!("{kind}/"))
 }
 
+/// A train or eval stage of a sequence model (they read audio and recipes, never feature shards).
+fn of_sequence_model(id: &str) -> bool {
+    (is("train", id) || is("eval", id))
+        && ["ser_seq", "se_ser", "se_then_ser"].contains(&id.split('/').nth(1).unwrap_or(""))
+}
+
 #[test]
 fn each_change_makes_exactly_its_dependents_stale() {
     let ws = Workspace::new(3);
@@ -66,16 +72,21 @@ fn each_change_makes_exactly_its_dependents_stale() {
         }),
         // Multi-condition training for one model: its train stages (and their evals and the report), and
         // the new train-pool mixes and feature shards of its sources; no other model's.
-        // (mlp_multi's 10 dB training shards are shared; only the 5 dB ones are new.)
-        ("mlp's train_conditions", ("hidden = [128]", "hidden = [128]\ntrain_conditions = [\"clean\", \"snr10\", \"snr5\"]"), |id| {
+        // (mlp_multi's 10 dB training shards are shared; only the 20 dB ones are new.)
+        ("mlp's train_conditions", ("hidden = [128]", "hidden = [128]\ntrain_conditions = [\"clean\", \"snr10\", \"snr20\"]"), |id| {
             id.starts_with("train/mlp/")
                 || id.starts_with("eval/mlp/")
-                || condition_of(id) == "train-synth_noise.snr5"
+                || condition_of(id) == "train-synth_noise.snr20"
                 || is("report", id)
         }),
-        // A feature parameter: every feature shard and everything that reads features.
+        // A feature parameter: every feature shard and everything that reads features (the sequence
+        // models do not).
         ("a feature parameter", ("n_mels = 64", "n_mels = 48"), |id| {
-            is("features", id) || is("train", id) || is("eval", id) || is("report", id)
+            is("features", id) || ((is("train", id) || is("eval", id)) && !of_sequence_model(id)) || is("report", id)
+        }),
+        // A robust feature option (the utterance's dB floor): the same, since it is part of the feature key.
+        ("a robust feature option", ("n_mels = 64", "n_mels = 64\ntop_db = 80"), |id| {
+            is("features", id) || ((is("train", id) || is("eval", id)) && !of_sequence_model(id)) || is("report", id)
         }),
         // The label map of one corpus (same labelled set, other labels): its manifest and what reads
         // it; feature and mix shards depend on audio only and stay cached.
@@ -93,7 +104,8 @@ fn each_change_makes_exactly_its_dependents_stale() {
             },
         ),
         // The noise seed: the pool, every mix, every noisy feature shard and eval, and the report; and
-        // through the train pool, the multi-condition model's training shards, train stages and evals.
+        // through the train pool, the multi-condition models' training shards, train stages and evals
+        // (the sequence models train on 5 dB train-pool mixtures).
         ("the noise seed", ("test_fraction = 0.5\nseed = 1", "test_fraction = 0.5\nseed = 2"), |id| {
             is("noise", id)
                 || is("mix", id)
@@ -101,7 +113,12 @@ fn each_change_makes_exactly_its_dependents_stale() {
                 || condition_of(id).starts_with("train-synth_noise.")
                 || id.starts_with("train/mlp_multi/")
                 || id.starts_with("eval/mlp_multi/")
+                || of_sequence_model(id)
                 || is("report", id)
+        }),
+        // An SE+SER key: that model's train and eval stages and the report.
+        ("an se-ser key", ("cascade = [1, 1, 4]", "cascade = [1, 1, 4]\nlambda_se = 0.5"), |id| {
+            id.starts_with("train/se_ser/") || id.starts_with("eval/se_ser/") || is("report", id)
         }),
         // A `[report]` key: the report alone.
         ("a [report] key", ("metric = \"uar\"", "metric = \"wa\""), |id| is("report", id)),

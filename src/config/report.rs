@@ -15,6 +15,10 @@ pub struct ReportSection {
     /// The metric in the table cells: uar, wa, macro_f1 or micro_f1.
     #[serde(default = "default_metric")]
     pub metric: String,
+    /// More metrics, each with its own noise-robustness tables beside `metric`'s (e.g. ["macro_f1",
+    /// "micro_f1"]). Empty (the default) stays out of the report's key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
     /// The model every other model is tested against (McNemar and paired bootstrap). Default: the
     /// first model of kind "mlp" by name, else the first model by name.
     #[serde(default)]
@@ -43,6 +47,7 @@ impl Default for ReportSection {
     fn default() -> Self {
         ReportSection {
             metric: default_metric(),
+            metrics: Vec::new(),
             reference: None,
             alpha: default_alpha(),
             bootstrap_resamples: default_resamples(),
@@ -81,6 +86,9 @@ pub(crate) fn resolve_report(
     let at_key = |key: &str, msg: String| Err(src.error(src.key_offset("report", key), msg));
     if !METRICS.contains(&r.metric.as_str()) {
         return at_key("metric", format!("[report] metric \"{}\" (expected one of: {})", r.metric, METRICS.join(", ")));
+    }
+    if let Some(m) = r.metrics.iter().find(|m| !METRICS.contains(&m.as_str())) {
+        return at_key("metrics", format!("[report] metrics: \"{m}\" (expected each of: {})", METRICS.join(", ")));
     }
     match &r.reference {
         Some(m) if !models.contains_key(m) => {

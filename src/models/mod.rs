@@ -38,11 +38,14 @@ registry! {
     emo_dna::EmoDna,
     dann::Dann,
     mmd::Mmd,
+    ser_seq::SerSeq,
+    se_ser::SeSer,
+    se_then_ser::SeThenSer,
 }
 
 /// What a kind needs from the pipeline to train. Every kind needs the first two; the domain-adaptation
 /// kinds also read the target corpus's unlabeled features (one train stage per source set × target);
-/// the last two are for kinds to come (sequence models, speech enhancement + SER).
+/// the sequence kinds read frame sequences computed from the audio and the mix recipes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Needs {
     /// Labeled features of the source corpora's train split.
@@ -51,9 +54,10 @@ pub struct Needs {
     pub source_dev: bool,
     /// Unlabeled features of the target (test) corpora.
     pub unlabeled_target: bool,
-    /// Frame-level sequences (`[features] frames = true`).
+    /// Frame sequences (log1p STFT magnitudes) instead of feature vectors, computed per batch from the
+    /// audio and the mix recipes ([`SequenceSet`]); eval scores them the same way.
     pub frames: bool,
-    /// Clean / noisy pairs of the same utterances.
+    /// The clean speech beside each noisy input (same utterance and offsets): an enhancement head.
     pub clean_noisy_pairs: bool,
 }
 
@@ -69,6 +73,59 @@ impl Needs {
 
     /// A kind that adapts to the target corpus.
     pub const ADAPTING: Needs = Needs { unlabeled_target: true, ..Needs::SUPERVISED };
+
+    /// A sequence model with an emotion head only.
+    pub const SEQUENCES: Needs = Needs { frames: true, ..Needs::SUPERVISED };
+
+    /// A sequence model that also enhances (trains on clean / noisy pairs, scored on enhancement).
+    pub const ENHANCING: Needs = Needs { frames: true, clean_noisy_pairs: true, ..Needs::SUPERVISED };
+}
+
+/// One utterance as the sequence kinds read it: log1p STFT magnitudes (`frames × bins`, 25 ms Hann,
+/// 10 ms hop: [`crate::features::stft`]) of the input — the mixture for a noisy condition, the speech
+/// itself for clean — and of the clean speech at the same offsets.
+#[derive(Debug, Clone)]
+pub struct SeqExample {
+    pub noisy: Vec<Vec<f32>>,
+    pub clean: Vec<Vec<f32>>,
+}
+
+/// Utterances computed on demand (decoded, mixed and transformed when asked for), so a sequence kind
+/// holds one batch at a time whatever the corpus size.
+pub trait SequenceSet: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Class index of example `i`.
+    fn label(&self, i: usize) -> usize;
+    /// Example `i`, whole or cut to a window.
+    fn get(&self, i: usize, crop: Option<Crop>) -> anyhow::Result<SeqExample>;
+}
+
+/// A training window: at most `frames` frames, starting at `draw` modulo the number of starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Crop {
+    pub frames: usize,
+    pub draw: u64,
+}
+
+impl Crop {
+    /// The frames of a `total`-frame example this window keeps.
+    pub fn range(&self, total: usize) -> std::ops::Range<usize> {
+        if total <= self.frames {
+            return 0..total;
+        }
+        let start = (self.draw % (total - self.frames + 1) as u64) as usize;
+        start..start + self.frames
+    }
+}
+
+/// The train and dev sets of a sequence kind.
+#[derive(Clone, Copy)]
+pub struct Sequences<'a> {
+    pub train: &'a dyn SequenceSet,
+    pub dev: &'a dyn SequenceSet,
 }
 
 /// The options every domain-adaptation kind shares (flattened into its `[models.X]` table).
@@ -95,6 +152,8 @@ pub struct TrainData<'a> {
     pub corpora: &'a [String],
     /// The target's unlabeled rows (empty: no adaptation, as for the in-corpus cell).
     pub target_x: &'a [Vec<f32>],
+    /// For a kind whose `Needs` has `frames`: its examples (x is then empty).
+    pub sequences: Option<Sequences<'a>>,
 }
 
 /// Pseudo-labelling, epoch by epoch, of a kind that labels target rows itself.
@@ -122,20 +181,30 @@ pub struct Fit {
     pub block_importance: Option<Vec<(String, f64)>>,
     /// Target pseudo-labels per epoch, for kinds that make them.
     pub pseudo_labels: Option<PseudoLabelLog>,
+    /// The training phases of a sequence kind (pre-training, cascade unfreezing).
+    pub phases: Option<Vec<nets::seq::PhaseLog>>,
 }
 
 impl Fit {
     pub fn of(log: TrainLog) -> Fit {
-        Fit { log, encoder_log: None, block_importance: None, pseudo_labels: None }
+        Fit { log, encoder_log: None, block_importance: None, pseudo_labels: None, phases: None }
     }
 }
 
 /// A fitted model.
-pub trait Trained {
+pub trait Trained: Send + Sync {
     /// Class probabilities for each row of z-scored features.
     fn predict_proba(&self, x: &[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>>;
     /// Write the tensors (and any other state) into `dir`; model.json is the caller's.
     fn save(&self, dir: &Path) -> anyhow::Result<()>;
+    /// Class probabilities of one utterance's input frames (sequence kinds).
+    fn predict_sequence(&self, _frames: &[Vec<f32>]) -> anyhow::Result<Vec<f32>> {
+        anyhow::bail!("this model kind reads feature vectors, not frame sequences")
+    }
+    /// The estimated clean log1p magnitude of noisy input frames, for kinds that enhance.
+    fn enhance(&self, _frames: &[Vec<f32>]) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+        Ok(None)
+    }
 }
 
 /// A model kind as its file writes it: typed options, checks, fit and load.
@@ -318,6 +387,9 @@ pub struct ModelCard {
     /// models that do not adapt are as they always were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptation: Option<AdaptationCard>,
+    /// A sequence kind's training phases (absent for the other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Vec<nets::seq::PhaseLog>>,
 }
 
 /// The target side of an adapted model, in its model card.
@@ -332,9 +404,26 @@ pub struct AdaptationCard {
     pub passed_per_epoch: Vec<usize>,
 }
 
+/// What a sequence kind reads for a waveform at `rate`: its log1p STFT magnitude frames.
+pub fn sequence_frames(x: &[f32], rate: u32) -> Vec<Vec<f32>> {
+    let stft = crate::features::stft::Stft::for_rate(rate);
+    crate::features::stft::log1p_magnitude(&stft.forward(x))
+}
+
+/// The enhanced waveform of `x` (at `rate`) for a model that enhances: its estimated magnitude with the
+/// input's phase, overlap-added. None for a model without an enhancement head. The eval stage and
+/// `sertool enhance` both call this, so the audio a user gets is the audio that was scored.
+pub fn enhance_audio(model: &dyn Trained, x: &[f32], rate: u32) -> anyhow::Result<Option<Vec<f32>>> {
+    use crate::features::stft::{log1p_magnitude, with_magnitude, Stft};
+    let stft = Stft::for_rate(rate);
+    let spec = stft.forward(x);
+    Ok(model.enhance(&log1p_magnitude(&spec))?.map(|est| stft.inverse(&with_magnitude(&spec, &est))))
+}
+
 /// Fit a model of `spec`'s kind with one seed.
 pub fn fit(spec: &ModelSpec, seed: u64, data: &TrainData) -> anyhow::Result<(Box<dyn Trained>, Fit)> {
-    anyhow::ensure!(!data.x.is_empty(), "no training utterances");
+    let n = data.sequences.map_or(data.x.len(), |s| s.train.len());
+    anyhow::ensure!(n > 0, "no training utterances");
     spec.kind.fit(&spec.params, seed, data)
 }
 
@@ -403,6 +492,17 @@ mod tests {
         let mut dna: Vec<&str> = [&dna[..], &sched].concat();
         dna.sort();
         assert_eq!(keys("emo-dna"), dna);
+        let net = ["batch_size", "crop_frames", "dim", "heads", "hidden", "kind", "layers", "lr", "weight_decay"];
+        let with = |own: &[&'static str]| -> Vec<&'static str> {
+            let mut v = [&net[..], own].concat();
+            v.sort();
+            v
+        };
+        assert_eq!(keys("ser-seq"), with(&["epochs"]));
+        assert_eq!(keys("se-ser"), with(&["cascade", "lambda_se", "mask_prob", "pretrain_epochs"]));
+        assert_eq!(keys("se-then-ser"), with(&["epochs", "mask_prob", "se_epochs"]));
+        let reads_frames: Vec<&str> = KINDS.iter().filter(|k| k.needs().frames).map(|k| k.name()).collect();
+        assert_eq!(reads_frames, ["ser-seq", "se-ser", "se-then-ser"]);
         // Only the adapting kinds read the target, and `transductive` adds its test split.
         let adapting: Vec<&str> = KINDS.iter().filter(|k| k.needs().unlabeled_target).map(|k| k.name()).collect();
         assert_eq!(adapting, ["emo-dna", "dann", "mmd"]);

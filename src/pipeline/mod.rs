@@ -125,10 +125,11 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let used: BTreeSet<&String> = p.experiments.iter().flat_map(|e| e.train.iter().chain(&e.test)).collect();
     // What to compute, per corpus: clean features of every split, every noisy test condition for the
     // test split, and each noisy condition a model trains on for the source's train and dev splits.
-    let mut wanted: Vec<(&String, Condition, Portion)> = Vec::new();
+    // The flag: whether a model reads the features of those shards (sequence kinds read only the mixes).
+    let mut wanted: Vec<(&String, Condition, Portion, bool)> = Vec::new();
     for &name in &used {
         for cond in &conds {
-            wanted.push((name, cond.clone(), if cond.noise.is_none() { Portion::Every } else { Portion::Test }));
+            wanted.push((name, cond.clone(), if cond.noise.is_none() { Portion::Every } else { Portion::Test }, true));
         }
     }
     for e in &p.experiments {
@@ -138,8 +139,10 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     crate::error::user_error(format!("[models.{m}] train_conditions: no noise source makes \"{c}\""))
                 })?;
                 for s in &e.train {
-                    if !wanted.iter().any(|w| w.0 == s && w.1 == cond && w.2 == Portion::TrainDev) {
-                        wanted.push((s, cond.clone(), Portion::TrainDev));
+                    let reads_features = !p.models[m].kind.needs().frames;
+                    match wanted.iter_mut().find(|w| w.0 == s && w.1 == cond && w.2 == Portion::TrainDev) {
+                        Some(w) => w.3 |= reads_features,
+                        None => wanted.push((s, cond.clone(), Portion::TrainDev, reads_features)),
                     }
                 }
             }
@@ -147,9 +150,11 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     }
     // features[(corpus, condition label)] = the shard stages
     let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    // recipes[(corpus, noisy condition label)] = its mix stages and noise corpus (sequence kinds read them)
+    let mut recipes: BTreeMap<(String, String), (Vec<usize>, std::path::PathBuf)> = BTreeMap::new();
     // (stage, corpus, condition) of every test mix stage, for the report's noise section.
     let mut mixes: Vec<(usize, String, Condition)> = Vec::new();
-    for (name, cond, portion) in &wanted {
+    for (name, cond, portion, reads_features) in &wanted {
         let (name, scan) = (*name, &scans[*name]);
         // Training mixtures are labelled apart: their ids, keys and noise draws never meet the test ones.
         let label = match portion {
@@ -190,7 +195,13 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                 if *portion != Portion::TrainDev {
                     mixes.push((m, name.clone(), cond.clone()));
                 }
+                let entry =
+                    recipes.entry((name.clone(), label.clone())).or_insert((Vec::new(), noise_root.to_path_buf()));
+                entry.0.push(m);
                 mix = Some((m, noise_root));
+            }
+            if !reads_features {
+                continue;
             }
             let shard = stages::features::Shard {
                 id: format!("features/{name}/{label}/{}", shard_name(k)),
@@ -240,18 +251,23 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                             let inputs = stages::train::TrainInputs {
                                 sources: &e.train,
                                 manifests: e.train.iter().map(|c| manifests[c]).collect(),
-                                // Clean, and each noisy condition the model trains on (train pool).
-                                features: e
-                                    .train
-                                    .iter()
-                                    .flat_map(|c| {
-                                        p.models[m].train_conditions.iter().flat_map(|t| {
-                                            let label = if t == "clean" { t.clone() } else { format!("train-{t}") };
-                                            features[&(c.clone(), label)].clone()
+                                // Clean, and each noisy condition the model trains on (train pool); a
+                                // sequence kind reads audio and recipes instead.
+                                features: if p.models[m].kind.needs().frames {
+                                    Vec::new()
+                                } else {
+                                    e.train
+                                        .iter()
+                                        .flat_map(|c| {
+                                            p.models[m].train_conditions.iter().flat_map(|t| {
+                                                let label = if t == "clean" { t.clone() } else { format!("train-{t}") };
+                                                features[&(c.clone(), label)].clone()
+                                            })
                                         })
-                                    })
-                                    .collect(),
+                                        .collect()
+                                },
                                 target,
+                                sequences: sequence_sources(&p, m, &e.train, &recipes)?,
                             };
                             let i = graph.add(stages::train::spec(&p, &info, inputs, audio)?)?;
                             trains.insert(info, i);
@@ -263,8 +279,16 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         if graph.find(&id).is_some() {
                             continue;
                         }
-                        let fs = &features[&(t.clone(), cond.name.clone())];
-                        let i = graph.add(stages::eval::spec(id, classes, cond, train_idx, manifests[t], fs))?;
+                        let reads_frames = p.models[m].kind.needs().frames;
+                        let fs: &[usize] = if reads_frames { &[] } else { &features[&(t.clone(), cond.name.clone())] };
+                        let seq = reads_frames.then(|| {
+                            let (mixes, root) = recipes.get(&(t.clone(), cond.name.clone())).cloned().unzip();
+                            let mixes = mixes.unwrap_or_default();
+                            let noisy = root.map(|r| (cond.name.clone(), r, mixes.len())).into_iter().collect();
+                            let roots = [(t.clone(), p.corpora[t].root.clone())].into_iter().collect();
+                            (stages::sequences::SeqSources { roots, clean: cond.noise.is_none(), noisy }, audio, mixes)
+                        });
+                        let i = graph.add(stages::eval::spec(id, classes, cond, train_idx, manifests[t], fs, seq))?;
                         let info = EvalInfo {
                             model: m.clone(),
                             train: train_set.clone(),
@@ -292,6 +316,40 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     };
     let report = graph.add(stages::report::spec(&p, &conds, inputs))?;
     Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, trains, fingerprints: fp })
+}
+
+/// Where a sequence kind's train examples come from: its sources' roots, and the mix stages of each
+/// noisy train condition (in `train_conditions` order). None for the other kinds.
+#[allow(clippy::type_complexity)]
+fn sequence_sources(
+    p: &Pipeline,
+    model: &str,
+    sources: &[String],
+    recipes: &BTreeMap<(String, String), (Vec<usize>, std::path::PathBuf)>,
+) -> anyhow::Result<Option<(stages::sequences::SeqSources, Vec<usize>)>> {
+    let spec = &p.models[model];
+    if !spec.kind.needs().frames {
+        return Ok(None);
+    }
+    if p.imported.is_some() {
+        return Err(crate::error::user_error(format!(
+            "[models.{model}] kind = \"{}\" reads frame sequences computed from the audio, which [features] kind = \"imported\" does not provide",
+            spec.kind_name()
+        )));
+    }
+    let (mut noisy, mut stages) = (Vec::new(), Vec::new());
+    for c in spec.train_conditions.iter().filter(|c| *c != "clean") {
+        for s in sources {
+            let label = format!("train-{c}");
+            if let Some((mixes, root)) = recipes.get(&(s.clone(), label.clone())) {
+                noisy.push((label, root.clone(), mixes.len()));
+                stages.extend(mixes);
+            }
+        }
+    }
+    let roots = sources.iter().map(|s| (s.clone(), p.corpora[s].root.clone())).collect();
+    let clean = spec.train_conditions.iter().any(|c| c == "clean");
+    Ok(Some((stages::sequences::SeqSources { roots, clean, noisy }, stages)))
 }
 
 /// Which utterances of a corpus a condition's shards hold.
@@ -384,7 +442,7 @@ fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
 }
 
 /// The files of a report entry that are published to reports/<name>/ (plots/ as well).
-const REPORT_FILES: [&str; 9] = [
+const REPORT_FILES: [&str; 10] = [
     "report.md",
     "report.tex",
     "tables.tex",
@@ -394,6 +452,7 @@ const REPORT_FILES: [&str; 9] = [
     "significance.csv",
     "training.md",
     "adaptation.csv",
+    "enhancement.csv",
 ];
 
 /// Mirror the report's plots: copy what changed and remove plots a previous report drew that this

@@ -97,7 +97,13 @@ fn significance(r: &Results) -> String {
     md
 }
 
-pub fn render(r: &Results, tables: &Tables, data: &ReportData, plots: &[String]) -> String {
+pub fn render(
+    r: &Results,
+    tables: &Tables,
+    data: &ReportData,
+    plots: &[String],
+    extra: &[(Results, Tables)],
+) -> String {
     let mut md = format!("# {} — {}\n\n", r.p.pipeline.name, metric_label(r.metric));
     md.push_str(&legend(r));
     md.push_str(&format!(
@@ -116,6 +122,17 @@ pub fn render(r: &Results, tables: &Tables, data: &ReportData, plots: &[String])
             md.push_str(&format!("\n### {}\n\n{}", t.title, table(t)));
         }
     }
+    for (xr, xt) in extra {
+        md.push_str(&format!(
+            "\n## Noise robustness: {}\n\nThe tables above measured by {} (`[report] metrics`); marks test this metric.\n",
+            metric_label(xr.metric),
+            metric_label(xr.metric)
+        ));
+        for t in &xt.robustness {
+            md.push_str(&format!("\n### {}\n\n{}", t.title, table(t)));
+        }
+    }
+    md.push_str(&super::enhancement::markdown(r));
     md.push_str(&significance(r));
     if !plots.is_empty() {
         md.push_str("\n## Plots\n\nEach as SVG and PNG in plots/.\n\n");

@@ -8,6 +8,7 @@
 //! only wall-clock figures go to training.md.
 
 mod compare;
+mod enhancement;
 mod latex;
 mod markdown;
 mod plots;
@@ -35,6 +36,8 @@ pub struct EvalResult {
     pub train_key: String,
     pub metrics: Metrics,
     pub predictions: Predictions,
+    /// Enhancement scores of a model that enhances, under a noisy condition.
+    pub enhancement: Option<crate::records::EnhancementStats>,
 }
 
 /// One train stage: its key, how long it took and what it adapted on (training.md and adaptation.csv).
@@ -141,7 +144,11 @@ pub struct Cell {
 
 impl<'a> Results<'a> {
     pub fn new(p: &'a Pipeline, evals: &'a [EvalResult]) -> Results<'a> {
-        let metric = p.report.metric.as_str();
+        Results::with_metric(p, evals, p.report.metric.as_str())
+    }
+
+    /// The same results measured by another metric (the extra tables of `[report] metrics`).
+    pub fn with_metric(p: &'a Pipeline, evals: &'a [EvalResult], metric: &'a str) -> Results<'a> {
         let mut groups: BTreeMap<GroupKey, Vec<&EvalResult>> = BTreeMap::new();
         let (mut pairs, mut trains, mut tests) = (Vec::new(), Vec::new(), Vec::new());
         for e in evals {
@@ -241,7 +248,19 @@ pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()>
     let write = |name: &str, bytes: &[u8]| {
         std::fs::write(out.join(name), bytes).with_context(|| format!("writing {}", out.join(name).display()))
     };
-    write("report.md", markdown::render(&results, &tables, data, &plots).as_bytes())?;
+    let extra: Vec<(Results, tables::Tables)> = p
+        .report
+        .metrics
+        .iter()
+        .filter(|m| **m != p.report.metric)
+        .map(|m| {
+            let r = Results::with_metric(p, &data.evals, m);
+            let t = tables::build(&r);
+            (r, t)
+        })
+        .collect();
+    write("report.md", markdown::render(&results, &tables, data, &plots, &extra).as_bytes())?;
+    write("enhancement.csv", enhancement::csv(&results).as_bytes())?;
     let (fragment, standalone) = latex::render(&results, &tables);
     write("tables.tex", fragment.as_bytes())?;
     write("report.tex", standalone.as_bytes())?;

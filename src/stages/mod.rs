@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod mix;
 pub mod noise_pool;
 pub mod report;
+pub mod sequences;
 pub mod train;
 
 use std::path::{Path, PathBuf};

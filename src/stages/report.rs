@@ -16,7 +16,7 @@ use crate::error::Fault;
 use crate::records::{Condition, EvalInfo, TrainInfo};
 
 pub const KIND: &str = "report";
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 
 /// What the report reads, in the order of its inputs of the same name.
 #[derive(Serialize, Deserialize)]
@@ -123,6 +123,7 @@ impl Work for Job {
                     })?,
                     metrics: eval::read_metrics(dir)?,
                     predictions: eval::read_predictions(dir, &p.labels.classes)?,
+                    enhancement: eval::read_enhancement(dir)?,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

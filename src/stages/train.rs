@@ -12,13 +12,16 @@ use serde_json::json;
 
 use super::features::read_features;
 use super::manifest::read_labels;
+use super::sequences::{self, AudioSet, SeqSources};
 use super::{read_json, write_json, Work};
 use crate::audio::AudioIn;
 use crate::config::Pipeline;
 use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
 use crate::features::FeatureSpec;
-use crate::models::{AdaptationCard, EpochLabels, ModelCard, ModelSpec, Standardizer, TrainData};
+use crate::models::{
+    AdaptationCard, EpochLabels, ModelCard, ModelSpec, SequenceSet, Sequences, Standardizer, TrainData,
+};
 use crate::records::TrainInfo;
 
 pub const KIND: &str = "train";
@@ -37,6 +40,8 @@ pub struct Job {
     sources: Vec<String>,
     /// The corpus adapted to and the splits of its audio the input "target" holds.
     target: Option<(String, Vec<String>)>,
+    /// For a sequence kind: where its examples come from (the inputs "recipes" hold the mixtures).
+    sequences: Option<SeqSources>,
 }
 
 /// What a train stage reads: the sources' manifests and clean feature shards, and for an adapted model
@@ -46,6 +51,8 @@ pub struct TrainInputs<'a> {
     pub manifests: Vec<usize>,
     pub features: Vec<usize>,
     pub target: Vec<usize>,
+    /// For a sequence kind: its sources and the mix stages of its noisy train conditions, in order.
+    pub sequences: Option<(SeqSources, Vec<usize>)>,
 }
 
 /// The stage of `t` (its model named in `p.models`), reading `inputs`.
@@ -54,6 +61,10 @@ pub fn spec(p: &Pipeline, t: &TrainInfo, inputs: TrainInputs, audio: AudioIn) ->
     let mut deps: Vec<(&'static str, usize)> = inputs.manifests.iter().map(|&m| ("manifests", m)).collect();
     deps.extend(inputs.features.iter().map(|&f| ("features", f)));
     deps.extend(inputs.target.iter().map(|&f| ("target", f)));
+    let sequences = inputs.sequences.map(|(src, recipes)| {
+        deps.extend(recipes.iter().map(|&m| ("recipes", m)));
+        src
+    });
     let splits = cfg.adaptation_splits().unwrap_or_default().iter().map(|s| s.to_string()).collect();
     Ok(StageSpec {
         id: format!("train/{}", t.path()),
@@ -77,12 +88,16 @@ pub fn spec(p: &Pipeline, t: &TrainInfo, inputs: TrainInputs, audio: AudioIn) ->
                 s
             },
             target: t.target.clone().map(|c| (c, splits)),
+            sequences,
         }),
     })
 }
 
 impl Work for Job {
     fn run(&self, ctx: &StageCtx) -> anyhow::Result<Vec<Fault>> {
+        if let Some(src) = &self.sequences {
+            return self.run_sequences(ctx, src);
+        }
         let (cfg, classes) = (&self.model, &self.classes);
         let mut labels = HashMap::new();
         for d in ctx.inputs("manifests") {
@@ -139,6 +154,7 @@ impl Work for Job {
             corpus: &corpus,
             corpora: &corpora,
             target_x: &target_x,
+            sequences: None,
         };
         let (model, fit) = crate::models::fit(cfg, self.seed, &data)?;
         model.save(&ctx.out)?;
@@ -172,9 +188,58 @@ impl Work for Job {
             encoder_log: fit.encoder_log,
             block_importance: fit.block_importance,
             adaptation,
+            phases: None,
         };
         write_json(&ctx.out.join("model.json"), &card)?;
         Ok(Vec::new())
+    }
+}
+
+impl Job {
+    /// A sequence kind: its train and dev examples are computed batch by batch from the audio and the
+    /// recipes of its train conditions (no feature shard is an input: feature settings do not move it).
+    fn run_sequences(&self, ctx: &StageCtx, src: &SeqSources) -> anyhow::Result<Vec<Fault>> {
+        let (cfg, classes) = (&self.model, &self.classes);
+        let rows = sequences::read_rows(ctx.inputs("manifests"), &src.roots)?;
+        let class_idx: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let recipes = ctx.inputs("recipes");
+        let set = |split| AudioSet::new(src, &rows, split, recipes, &class_idx, classes, self.audio);
+        let ((train, mut faults), (dev, more)) = (set("train")?, set("dev")?);
+        faults.extend(more);
+        anyhow::ensure!(!train.is_empty(), "no training utterances with audio (check the corpora and the label map)");
+        let data = TrainData {
+            x: &[],
+            y: &[],
+            dev_x: &[],
+            dev_y: &[],
+            classes,
+            feature_blocks: &[],
+            corpus: &[],
+            corpora: &self.sources,
+            target_x: &[],
+            sequences: Some(Sequences { train: &train, dev: &dev }),
+        };
+        let (model, fit) = crate::models::fit(cfg, self.seed, &data)?;
+        model.save(&ctx.out)?;
+        let card = ModelCard {
+            kind: cfg.kind_name().to_string(),
+            classes: classes.to_vec(),
+            config: cfg.key_params(),
+            features: self.features.clone(),
+            sample_rate_hz: self.audio.rate,
+            channels: self.channels.clone(),
+            input_dim: train.stft().bins(),
+            standardizer: Standardizer { mean: Vec::new(), std: Vec::new() },
+            train_utterances: train.len(),
+            dev_utterances: dev.len(),
+            log: fit.log,
+            encoder_log: None,
+            block_importance: None,
+            adaptation: None,
+            phases: fit.phases,
+        };
+        write_json(&ctx.out.join("model.json"), &card)?;
+        Ok(faults)
     }
 }
 

@@ -122,6 +122,7 @@ mod tests {
             corpus: &corpus,
             corpora: &corpora,
             target_x: if target { &t } else { &[] },
+            sequences: None,
         };
         let schedule = Schedule { epochs: 40, batch_size: 32, lr: 1e-2, weight_decay: 0.0, ..Schedule::default() };
         let uar = |m: &Mlp| {

@@ -351,6 +351,7 @@ mod tests {
             corpus: &corpus,
             corpora: &corpora,
             target_x: &t,
+            sequences: None,
         };
         for alignment in [CorpusAlignment::Mmd, CorpusAlignment::Adversarial(8)] {
             let s = Settings { alignment, ..settings() };
