@@ -231,7 +231,7 @@ fn plots_latex_and_reproducibility_section_exist() {
         assert!(tex.contains(needle), "report.tex has no {needle}");
     }
     let parquet = sertool::table::read_parquet(&ws.path().join("reports/demo/results.parquet")).unwrap();
-    assert_eq!(parquet.num_rows(), 8 * 4 * 6 * 3);
+    assert_eq!(parquet.num_rows(), (8 * 3 + 3) * 4 * 6);
 }
 
 #[test]
