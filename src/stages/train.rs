@@ -20,7 +20,7 @@ use crate::engine::{StageCtx, StageSpec};
 use crate::error::Fault;
 use crate::features::FeatureSpec;
 use crate::models::{
-    AdaptationCard, EpochLabels, ModelCard, ModelSpec, SequenceSet, Sequences, Standardizer, TrainData,
+    AdaptationCard, EpochLabels, Fit, ModelCard, ModelSpec, SequenceSet, Sequences, Standardizer, TrainData,
 };
 use crate::records::TrainInfo;
 
@@ -173,29 +173,35 @@ impl Work for Job {
             let doc = PseudoLabels { classes: classes.clone(), ids: target_ids, epochs: log.epochs.clone() };
             write_json(&ctx.out.join("pseudo_labels.json"), &doc)?;
         }
-        let card = ModelCard {
-            kind: cfg.kind_name().to_string(),
-            classes: classes.to_vec(),
-            config: cfg.key_params(),
-            features: self.features.clone(),
-            sample_rate_hz: self.audio.rate,
-            channels: self.channels.clone(),
-            input_dim: x[0].len(),
-            standardizer: std,
-            train_utterances: x.len(),
-            dev_utterances: dx.len(),
-            log: fit.log,
-            encoder_log: fit.encoder_log,
-            block_importance: fit.block_importance,
-            adaptation,
-            phases: None,
-        };
+        let card = ModelCard { adaptation, ..self.card(fit, x[0].len(), std, (x.len(), dx.len())) };
         write_json(&ctx.out.join("model.json"), &card)?;
         Ok(Vec::new())
     }
 }
 
 impl Job {
+    /// The model card (model.json) of what this job trained: (train, dev) utterance counts; no
+    /// adaptation (the caller adds it).
+    fn card(&self, fit: Fit, input_dim: usize, standardizer: Standardizer, counts: (usize, usize)) -> ModelCard {
+        ModelCard {
+            kind: self.model.kind_name().to_string(),
+            classes: self.classes.clone(),
+            config: self.model.key_params(),
+            features: self.features.clone(),
+            sample_rate_hz: self.audio.rate,
+            channels: self.channels.clone(),
+            input_dim,
+            standardizer,
+            train_utterances: counts.0,
+            dev_utterances: counts.1,
+            log: fit.log,
+            encoder_log: fit.encoder_log,
+            block_importance: fit.block_importance,
+            adaptation: None,
+            phases: fit.phases,
+        }
+    }
+
     /// A sequence kind: its train and dev examples are computed batch by batch from the audio and the
     /// recipes of its train conditions (no feature shard is an input: feature settings do not move it).
     fn run_sequences(&self, ctx: &StageCtx, src: &SeqSources) -> anyhow::Result<Vec<Fault>> {
@@ -221,23 +227,8 @@ impl Job {
         };
         let (model, fit) = crate::models::fit(cfg, self.seed, &data)?;
         model.save(&ctx.out)?;
-        let card = ModelCard {
-            kind: cfg.kind_name().to_string(),
-            classes: classes.to_vec(),
-            config: cfg.key_params(),
-            features: self.features.clone(),
-            sample_rate_hz: self.audio.rate,
-            channels: self.channels.clone(),
-            input_dim: train.stft().bins(),
-            standardizer: Standardizer { mean: Vec::new(), std: Vec::new() },
-            train_utterances: train.len(),
-            dev_utterances: dev.len(),
-            log: fit.log,
-            encoder_log: None,
-            block_importance: None,
-            adaptation: None,
-            phases: fit.phases,
-        };
+        let std = Standardizer { mean: Vec::new(), std: Vec::new() };
+        let card = self.card(fit, train.stft().bins(), std, (train.len(), dev.len()));
         write_json(&ctx.out.join("model.json"), &card)?;
         Ok(faults)
     }
