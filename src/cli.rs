@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::config::Pipeline;
+use crate::engine::executor::slurm;
 use crate::engine::{self, Cache, RunOptions, Status};
 use crate::error::{is_user_error, user_error};
 use crate::pipeline::{self, Planned};
@@ -32,6 +33,11 @@ struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// How a run keeps other runs out of its way: "flock" (one run at a time holds cache/lock; the
+    /// default) or "none" (for a cache on a filesystem without coherent locks: runs go on at once,
+    /// and per-entry leases keep any two from computing one key together). `gc` always takes the lock.
+    #[arg(long, global = true, value_enum, default_value_t = LockMode::Flock, env = "SERTOOL_LOCK")]
+    lock: LockMode,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,16 +58,43 @@ enum Command {
         /// Fail at once if another run holds the cache, instead of waiting.
         #[arg(long)]
         no_wait: bool,
-        /// Where stage work runs: "local" (threads of this process) or "process" (each stage in a
-        /// child `sertool exec-stage`, from its job document).
+        /// Where stage work runs: "local" (threads of this process), "process" (each stage in a
+        /// child `sertool exec-stage`, from its job document) or "slurm" (job arrays on the cluster
+        /// this host submits to; settings in `[executor.slurm]`).
         #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
         executor: ExecutorKind,
+        /// With `--executor slurm`: submit, then exit; `sertool status` re-attaches.
+        #[arg(long)]
+        detach: bool,
+        /// With `--executor slurm`: print the sbatch scripts and submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With `--executor slurm`: stages per array task (overrides `[executor.slurm]
+        /// stages_per_task`).
+        #[arg(long)]
+        stages_per_task: Option<usize>,
     },
-    /// Run one stage from its job document (what `--executor process` starts for each stage). The
-    /// outputs go to the document's output directory; the driver that wrote it commits them.
+    /// Where a Slurm run of a pipeline stands (pending, running, done, failed per stage kind, one
+    /// `sacct` call); when every stage is in the cache, publish the models and the report as `run`
+    /// does.
     ///
-    /// Example: sertool exec-stage cache/tmp/<key>.<pid>.<n>.job.json
-    ExecStage { job: PathBuf },
+    /// Example: sertool status pipelines/demo.toml
+    Status { pipeline: PathBuf },
+    /// Run one stage from its job document: what `--executor process` starts for each stage (the
+    /// driver commits), and what a Slurm array task runs (`--task-list`: the document on line
+    /// SLURM_ARRAY_TASK_ID of the list; the task claims, computes and commits the entry itself).
+    ///
+    /// Example: sertool exec-stage cache/tmp/<key>.<host>.<pid>.<nonce>.job.json
+    ExecStage {
+        #[arg(required_unless_present = "task_list")]
+        job: Option<PathBuf>,
+        /// A file of job document paths, one per array index.
+        #[arg(long, conflicts_with = "job")]
+        task_list: Option<PathBuf>,
+        /// The line of the task list (default: $SLURM_ARRAY_TASK_ID).
+        #[arg(long, requires = "task_list")]
+        index: Option<usize>,
+    },
     /// Say which stages would run, and why.
     ///
     /// Example: sertool plan pipelines/demo.toml
@@ -176,6 +209,13 @@ enum Command {
 enum ExecutorKind {
     Local,
     Process,
+    Slurm,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LockMode {
+    Flock,
+    None,
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,10 +332,19 @@ fn open(cli: &Cli, pipeline: &Path) -> anyhow::Result<(Cache, Pipeline)> {
 
 fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
-        Command::Run { pipeline, jobs, keep_going, no_wait, executor } => {
-            run(cli, pipeline, *jobs, *keep_going, !*no_wait, *executor)
+        Command::Run { pipeline, jobs, keep_going, no_wait, executor, detach, dry_run, stages_per_task } => {
+            let how = RunHow {
+                jobs: *jobs,
+                keep_going: *keep_going,
+                wait: !*no_wait,
+                detach: *detach,
+                dry_run: *dry_run,
+                stages_per_task: *stages_per_task,
+            };
+            run(cli, pipeline, *executor, &how)
         }
-        Command::ExecStage { job } => exec_stage(job),
+        Command::Status { pipeline } => status(cli, pipeline),
+        Command::ExecStage { job, task_list, index } => exec_stage(job.as_deref(), task_list.as_deref(), *index),
         Command::Plan { pipeline, all, show_config, dot } => plan(cli, pipeline, *all, *show_config, *dot),
         Command::Explain { pipeline, stage } => explain(cli, pipeline, stage),
         Command::Mix { pipeline, write_wav, jobs } => mix(cli, pipeline, write_wav, *jobs),
@@ -363,55 +412,273 @@ fn executor(cli: &Cli, kind: ExecutorKind) -> anyhow::Result<Box<dyn engine::Exe
         ExecutorKind::Local => Box::new(engine::Local),
         ExecutorKind::Process => {
             let mut args = vec!["exec-stage".to_string()];
-            if cli.quiet {
-                args.push("-q".into());
-            }
-            args.extend((0..cli.verbose.min(2)).map(|_| "-v".to_string()));
-            let program = std::env::current_exe().map_err(|e| anyhow::anyhow!("locating the sertool binary: {e}"))?;
-            Box::new(engine::Process { program, args, threads: 1 })
+            args.extend(log_args(cli));
+            Box::new(engine::Process { program: this_binary()?, args, threads: 1 })
         }
+        ExecutorKind::Slurm => unreachable!("a Slurm run has its own driver (engine::executor::slurm)"),
     })
 }
 
-/// `sertool exec-stage JOB`: run one job document in this process, on its own thread count.
-fn exec_stage(job: &Path) -> anyhow::Result<i32> {
+/// The log-level arguments a child sertool gets, so it logs as quietly as this run.
+fn log_args(cli: &Cli) -> Vec<String> {
+    let mut args = Vec::new();
+    if cli.quiet {
+        args.push("-q".into());
+    }
+    args.extend((0..cli.verbose.min(2)).map(|_| "-v".to_string()));
+    args
+}
+
+fn this_binary() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().map_err(|e| anyhow::anyhow!("locating the sertool binary: {e}"))
+}
+
+/// The Slurm driver's settings: `[executor.slurm]` and this command line.
+fn slurm_settings(cli: &Cli, p: &Pipeline, how: &RunHow) -> anyhow::Result<slurm::Slurm> {
+    let section = p.executor.slurm.clone().unwrap_or_default();
+    let program = match &section.sertool {
+        Some(path) => std::path::absolute(path)?,
+        None => this_binary()?,
+    };
+    let mut resources = section.resources();
+    if how.stages_per_task.is_some() {
+        resources.stages_per_task = how.stages_per_task;
+    }
+    Ok(slurm::Slurm {
+        resources,
+        per_kind: section.per_kind(),
+        program,
+        program_args: log_args(cli),
+        label: p.pipeline.name.clone(),
+        detach: how.detach,
+        dry_run: how.dry_run,
+        keep_going: how.keep_going,
+        progress: !cli.quiet && !cli.json,
+    })
+}
+
+/// `sertool exec-stage`: run one job document in this process, on its own thread count. A document
+/// that commits itself (a Slurm task) claims its key first and commits after.
+fn exec_stage(job: Option<&Path>, task_list: Option<&Path>, index: Option<usize>) -> anyhow::Result<i32> {
+    let jobs = match (job, task_list) {
+        (Some(j), _) => vec![j.to_path_buf()],
+        (None, Some(list)) => task_documents(list, index)?,
+        (None, None) => return Err(user_error("exec-stage needs a job document or --task-list")),
+    };
+    // The stages of one array task are independent (one wave, one kind): a failure does not stop
+    // the others, and the task fails if any did.
+    let mut failed = 0;
+    for job in &jobs {
+        if let Err(e) = exec_one(job) {
+            if jobs.len() == 1 {
+                return Err(e);
+            }
+            eprintln!("error: {}: {e:#}", job.display());
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of the task's {} stage(s) failed", jobs.len());
+    }
+    Ok(0)
+}
+
+fn exec_one(job: &Path) -> anyhow::Result<()> {
     let doc = engine::JobDoc::read(job).map_err(|e| user_error(format!("{e:#}")))?;
     std::env::set_current_dir(&doc.workdir)
         .map_err(|e| user_error(format!("{}: workdir {}: {e}", job.display(), doc.workdir.display())))?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(doc.threads.max(1)).build()?;
-    pool.install(|| crate::stages::run_document(&doc))?;
-    Ok(0)
+    if doc.commit.is_some() {
+        match pool.install(|| engine::job::run_task(&doc, crate::stages::run_document))? {
+            engine::job::TaskEnd::Committed(faults) => eprintln!("{}: committed ({faults} fault(s))", doc.id),
+            engine::job::TaskEnd::AlreadyDone => eprintln!("{}: already in the cache", doc.id),
+        }
+    } else {
+        pool.install(|| crate::stages::run_document(&doc))?;
+    }
+    Ok(())
 }
 
-fn run(
-    cli: &Cli,
-    file: &Path,
+/// The job documents on line `index` (default `$SLURM_ARRAY_TASK_ID`) of a task list.
+fn task_documents(list: &Path, index: Option<usize>) -> anyhow::Result<Vec<PathBuf>> {
+    let index = match index {
+        Some(i) => i,
+        None => std::env::var("SLURM_ARRAY_TASK_ID").ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
+            user_error("exec-stage --task-list: no --index and no SLURM_ARRAY_TASK_ID in the environment")
+        })?,
+    };
+    let text = std::fs::read_to_string(list).map_err(|e| user_error(format!("{}: {e}", list.display())))?;
+    let line = text.lines().nth(index).ok_or_else(|| {
+        user_error(format!("{}: has {} task(s), no index {index}", list.display(), text.lines().count()))
+    })?;
+    Ok(line.split('\t').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
+}
+
+/// How `sertool run` was asked to run.
+struct RunHow {
     jobs: Option<usize>,
     keep_going: bool,
     wait: bool,
-    executor_kind: ExecutorKind,
-) -> anyhow::Result<i32> {
+    detach: bool,
+    dry_run: bool,
+    stages_per_task: Option<usize>,
+}
+
+fn run(cli: &Cli, file: &Path, executor_kind: ExecutorKind, how: &RunHow) -> anyhow::Result<i32> {
     let (cache, p) = open(cli, file)?;
-    let _lock = cache.lock(wait)?;
+    let on_slurm = executor_kind == ExecutorKind::Slurm;
+    if (how.detach || how.dry_run || how.stages_per_task.is_some()) && !on_slurm {
+        return Err(user_error("--detach, --dry-run and --stages-per-task go with --executor slurm"));
+    }
+    if how.stages_per_task == Some(0) {
+        return Err(user_error("--stages-per-task must be at least 1"));
+    }
+    // A Slurm run's tasks run on other hosts and hold leases, not the flock; so does its driver.
+    let _lock = if on_slurm || cli.lock == LockMode::None { None } else { Some(cache.lock(how.wait)?) };
     let cleaned = cache.clean_tmp()?;
     if cleaned > 0 {
         tracing::info!("removed {cleaned} unfinished stage output(s) left by an interrupted run");
     }
     let planned = pipeline::plan(p, &cache)?;
-    let jobs = jobs.unwrap_or_else(default_jobs);
-    let opts = RunOptions {
-        jobs,
-        keep_going,
-        progress: !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
-        only: None,
+    let summary = if on_slurm {
+        let settings = slurm_settings(cli, &planned.pipeline, how)?;
+        match slurm::execute(&planned.graph, &cache, &settings)? {
+            slurm::SlurmRun::Finished(summary) => summary,
+            slurm::SlurmRun::Submitted { run_dir, arrays, tasks, scripts } => {
+                planned.fingerprints.save()?;
+                return submitted(cli, file, run_dir.as_deref(), arrays, tasks, &scripts);
+            }
+        }
+    } else {
+        let opts = RunOptions {
+            jobs: how.jobs.unwrap_or_else(default_jobs),
+            keep_going: how.keep_going,
+            progress: !cli.quiet && !cli.json && std::io::stderr().is_terminal(),
+            only: None,
+        };
+        engine::execute(&planned.graph, &cache, executor(cli, executor_kind)?.as_ref(), &opts)?
     };
-    let summary = engine::execute(&planned.graph, &cache, executor(cli, executor_kind)?.as_ref(), &opts)?;
     planned.fingerprints.save()?;
-    let published = pipeline::publish(&planned, &cache, Path::new("."))?;
+    finish_run(cli, &planned, &cache, &summary)
+}
+
+/// `sertool status PIPELINE`: the newest Slurm run of the pipeline, polled once, against the plan.
+fn status(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
+    let (cache, p) = open(cli, file)?;
+    let planned = pipeline::plan(p, &cache)?;
+    planned.fingerprints.save()?;
+    let label = planned.pipeline.pipeline.name.clone();
+    let record = slurm::latest_run(&cache, &label)?;
+    let states = match &record {
+        Some(r) => slurm::poll(r, &cache)?,
+        None => Default::default(),
+    };
+    // Per stage kind: done, running, pending, failed, skipped, stale (not in the newest run).
+    let mut by_kind: BTreeMap<&str, [usize; 6]> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for st in &planned.graph.stages {
+        let slot = if cache.is_complete(st.kind, &st.key) {
+            0
+        } else {
+            match states.get(&st.id) {
+                Some(slurm::TaskState::Running | slurm::TaskState::Committing) => 1,
+                Some(slurm::TaskState::Pending) => 2,
+                Some(slurm::TaskState::Failed { job, slurm_state, exit_code, log }) => {
+                    failures.push((st.id.clone(), slurm::describe_failure(job, slurm_state, exit_code, log)));
+                    3
+                }
+                Some(slurm::TaskState::Skipped) => 4,
+                Some(slurm::TaskState::Done) | None => 5,
+            }
+        };
+        by_kind.entry(st.kind).or_default()[slot] += 1;
+    }
+    let total = |i: usize| by_kind.values().map(|c| c[i]).sum::<usize>();
+    let state = if total(0) == planned.graph.stages.len() {
+        "done"
+    } else if total(1) + total(2) > 0 {
+        "running"
+    } else if total(3) > 0 {
+        "failed"
+    } else {
+        "stale"
+    };
+    let published = if state == "done" { pipeline::publish(&planned, &cache, Path::new("."))? } else { Vec::new() };
+    if cli.json {
+        let kinds: BTreeMap<&str, serde_json::Value> = by_kind
+            .iter()
+            .map(|(k, c)| {
+                (*k, json!({"done": c[0], "running": c[1], "pending": c[2], "failed": c[3], "skipped": c[4], "stale": c[5]}))
+            })
+            .collect();
+        let failed: Vec<_> = failures.iter().map(|(id, why)| json!({"id": id, "error": why})).collect();
+        print_json(&json!({
+            "state": state,
+            "run": record.as_ref().map(|r| cache.root.join("slurm").join(&r.run)),
+            "kinds": kinds,
+            "failed": failed,
+            "published": published,
+        }));
+    } else {
+        match &record {
+            Some(r) => println!("Slurm run {} ({} array(s)): {state}", r.run, r.arrays.len()),
+            None => println!("no Slurm run of {label} in {}: {state}", cache.root.display()),
+        }
+        println!(
+            "  {:<10} {:>6} {:>8} {:>8} {:>7} {:>8} {:>6}",
+            "kind", "done", "running", "pending", "failed", "skipped", "stale"
+        );
+        for (k, c) in &by_kind {
+            println!("  {k:<10} {:>6} {:>8} {:>8} {:>7} {:>8} {:>6}", c[0], c[1], c[2], c[3], c[4], c[5]);
+        }
+        for (id, why) in &failures {
+            println!("failed: {id}: {why}");
+        }
+        if state == "done" {
+            println!("every stage is in the cache; published reports/{label}/");
+        } else if state == "stale" {
+            println!("stale stages are not in any submitted run: `sertool run {} --executor slurm`", file.display());
+        }
+    }
+    Ok(if state == "failed" { 1 } else { 0 })
+}
+
+/// What a detached or dry Slurm run says.
+fn submitted(
+    cli: &Cli,
+    file: &Path,
+    run_dir: Option<&Path>,
+    arrays: usize,
+    tasks: usize,
+    scripts: &[String],
+) -> anyhow::Result<i32> {
+    if cli.json {
+        print_json(
+            &json!({"submitted": run_dir.is_some(), "arrays": arrays, "tasks": tasks, "run": run_dir, "scripts": scripts}),
+        );
+        return Ok(0);
+    }
+    for s in scripts {
+        println!("{s}");
+    }
+    match run_dir {
+        Some(dir) => eprintln!(
+            "submitted {tasks} stage(s) as {arrays} job array(s) ({}); `sertool status {}` shows where they stand",
+            dir.display(),
+            file.display()
+        ),
+        None => eprintln!("dry run: {tasks} stage(s) in {arrays} job array(s); nothing submitted"),
+    }
+    Ok(0)
+}
+
+/// Publish, summarise and print the report tables of a finished run.
+fn finish_run(cli: &Cli, planned: &Planned, cache: &Cache, summary: &engine::Summary) -> anyhow::Result<i32> {
+    let published = pipeline::publish(planned, cache, Path::new("."))?;
     let faults: usize = summary.stages.iter().filter(|s| s.status == Status::Ran).map(|s| s.faults).sum();
     let code = if summary.failed > 0 { 1 } else { 0 };
     if cli.json {
-        let mut v = serde_json::to_value(&summary)?;
+        let mut v = serde_json::to_value(summary)?;
         v["faults"] = json!(faults);
         v["published"] = json!(published);
         print_json(&v);

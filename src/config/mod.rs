@@ -7,6 +7,7 @@
 //! worded (`source.rs`). Model kinds come from `models::KINDS`, feature kinds from `features::FeatureSpec`.
 
 mod corpora;
+pub mod executor;
 mod experiments;
 mod features;
 mod mix;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use self::corpora::{default_label_map, split_methods, Corpus, SplitConfig, CORPUS_KINDS};
+pub use self::executor::ExecutorSection;
 pub use self::experiments::Experiment;
 pub use self::mix::MixSection;
 pub use self::models::DEFAULT_MODEL_KIND;
@@ -60,6 +62,8 @@ struct RawPipeline {
     experiments: Vec<experiments::RawExperiment>,
     #[serde(default)]
     report: ReportSection,
+    #[serde(default)]
+    executor: ExecutorSection,
 }
 
 /// A resolved, validated pipeline.
@@ -67,7 +71,8 @@ struct RawPipeline {
 pub struct Pipeline {
     /// The TOML file as given on the command line.
     pub file: PathBuf,
-    /// SHA-256 of the file's bytes (for the report's reproducibility line).
+    /// SHA-256 of the file's bytes without its `[executor…]` tables (for the report's
+    /// reproducibility line).
     pub file_sha256: String,
     pub pipeline: PipelineSection,
     pub labels: LabelsSection,
@@ -80,6 +85,45 @@ pub struct Pipeline {
     pub models: BTreeMap<String, ModelSpec>,
     pub experiments: Vec<Experiment>,
     pub report: ReportSection,
+    /// Where stages run (`[executor.slurm]`); never part of a key.
+    #[serde(default, skip_serializing_if = "ExecutorSection::is_default")]
+    pub executor: ExecutorSection,
+}
+
+/// The pipeline text without its `[executor…]` tables and the blank lines that set them apart: what
+/// the pipeline's SHA-256 covers, since where stages run changes no result (adding an
+/// `[executor.slurm]` table to a file hashes as the file without it). A file without one hashes as
+/// its bytes.
+fn without_executor(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut skipping = false;
+    // Blank lines at the end of an executor table: kept only if another table follows.
+    let mut blanks = String::new();
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let name = t.trim_start_matches('[').split(']').next().unwrap_or_default().trim();
+            let exec = name == "executor" || name.starts_with("executor.");
+            if exec && !skipping {
+                while out.ends_with("\n\n") || out == "\n" {
+                    out.pop();
+                }
+            }
+            if !exec && skipping {
+                out.push_str(&blanks);
+            }
+            blanks.clear();
+            skipping = exec;
+        }
+        if !skipping {
+            out.push_str(line);
+        } else if line.trim().is_empty() {
+            blanks.push_str(line);
+        } else {
+            blanks.clear();
+        }
+    }
+    out
 }
 
 /// Every name of a section follows [`names::RULE`], and no two differ only by case.
@@ -109,7 +153,7 @@ impl Pipeline {
             .map_err(|e| user_error(format!("{}: cannot read pipeline file: {e}", file.display())))?;
         let text =
             String::from_utf8(bytes.clone()).map_err(|_| user_error(format!("{}: not UTF-8 text", file.display())))?;
-        let file_sha256 = crate::engine::key::sha256_hex(&bytes);
+        let file_sha256 = crate::engine::key::sha256_hex(without_executor(&text).as_bytes());
         let src = Source { file, text: &text };
         let raw: RawPipeline = toml::from_str(&text).map_err(|e| describe_toml_error(&src, &e))?;
 
@@ -128,6 +172,7 @@ impl Pipeline {
         let models = models::resolve_models(&raw.models, &train_noise, &src)?;
         let experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
         let report = report::resolve_report(raw.report, &models, &mix.snr_db, &src)?;
+        executor::check_executor(&raw.executor, &src)?;
 
         Ok(Pipeline {
             file: file.to_path_buf(),
@@ -142,6 +187,7 @@ impl Pipeline {
             models,
             experiments,
             report,
+            executor: raw.executor,
         })
     }
 
@@ -188,6 +234,7 @@ impl Pipeline {
             models: BTreeMap::new(),
             experiments: Vec::new(),
             report: ReportSection::default(),
+            executor: ExecutorSection::default(),
         })
     }
 
@@ -212,5 +259,23 @@ impl Pipeline {
             })).collect::<Vec<_>>(),
             "report": self.report,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pipeline_hash_leaves_out_only_the_executor_tables() {
+        let plain = "[pipeline]\nname = \"x\"\n\n[mix]\nsnr_db = [5]\n";
+        assert_eq!(super::without_executor(plain), plain);
+        let with = "[pipeline]\nname = \"x\"\n\n[executor.slurm]\npartition = \"gpu\"\n\n[executor.slurm.kinds.train]\ngres = \"gpu:1\"\n\n[mix]\nsnr_db = [5]\n";
+        assert_eq!(super::without_executor(with), "[pipeline]\nname = \"x\"\n\n[mix]\nsnr_db = [5]\n");
+        assert_ne!(super::without_executor("[executors]\na = 1\n"), "");
+        // Appended at the end, or between two tables: the hash of the file without it.
+        let base = "[pipeline]\nname = \"x\"\n\n[mix]\nsnr_db = [5]\n";
+        let end = format!("{base}\n[executor.slurm]\nmax_parallel = 2\n\n");
+        assert_eq!(super::without_executor(&end), base);
+        let middle = "[pipeline]\nname = \"x\"\n\n[executor.slurm]\nmax_parallel = 2\n\n[mix]\nsnr_db = [5]\n";
+        assert_eq!(super::without_executor(middle), base);
     }
 }

@@ -1,21 +1,25 @@
 //! The content-addressed store. Layout under the cache root:
 //!
 //! ```text
-//! lock                      held (flock) by the one run that may write
-//! fingerprints.tsv          (size, mtime, ctime, inode) → SHA-256 of external files
-//! tmp/                      stage outputs being written; emptied at the start of every run
+//! lock                      flock of a local run (`--lock flock`, the default) and of `gc`
+//! fingerprints/<host>.tsv   (size, mtime, ctime, inode) → SHA-256 of external files, one per host
+//! tmp/<key>.<host>.<pid>.<nonce>/  stage outputs being written, each made exclusively by its writer
+//! leases/<key>              the claim of the one writer computing that key (`lease.rs`)
+//! slurm/<run>/              job documents, task lists, sbatch scripts and logs of Slurm runs
 //! <kind>/<key>/             committed entries: output files + meta.json
 //! last/<kind>/<id-hash>     the key of the last committed run of a stage id (for `explain`)
 //! ```
 //!
 //! A stage writes into `tmp/` and the finished directory is renamed into place, so an entry is either
-//! complete or absent: a killed run leaves only `tmp/` litter, which the next run removes.
+//! complete or absent: a killed run leaves only `tmp/` litter, which a later run removes once it knows
+//! the writer is dead. The first complete entry of a key wins; an existing destination is never
+//! deleted by a commit (damage is for `cache verify` and `gc`), so hosts sharing the cache cannot
+//! destroy each other's work.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -52,6 +56,36 @@ pub struct Meta {
     pub seconds: f64,
     pub faults: usize,
     pub files: Vec<FileRecord>,
+}
+
+impl Meta {
+    /// The record of a stage that started at `started` and finished now (`files` is filled by
+    /// [`Cache::commit`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        stage: &str,
+        kind: &str,
+        version: u32,
+        key: &str,
+        params: &serde_json::Value,
+        inputs: &BTreeMap<String, String>,
+        started: std::time::Instant,
+        faults: usize,
+    ) -> Meta {
+        Meta {
+            key: key.to_string(),
+            stage: stage.to_string(),
+            kind: kind.to_string(),
+            version,
+            params: params.clone(),
+            inputs: inputs.clone(),
+            tool_version: crate::TOOL_VERSION.to_string(),
+            finished_unix_s: super::host::unix_s(),
+            seconds: started.elapsed().as_secs_f64(),
+            faults,
+            files: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,32 +169,36 @@ impl Cache {
         Ok(CacheLock { _file: file })
     }
 
-    /// Remove what killed runs left half-written. Call only while holding the lock.
+    /// Remove what killed runs left half-written: temporary directories whose writer is a dead
+    /// process of this host, or a writer elsewhere that holds no live claim on the key. Safe without
+    /// the lock: live writers, here or on other hosts, keep their directories.
     pub fn clean_tmp(&self) -> anyhow::Result<usize> {
         let tmp = self.root.join("tmp");
         let mut n = 0;
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    std::fs::remove_dir_all(&p)?;
-                } else {
-                    std::fs::remove_file(&p)?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !self.tmp_is_abandoned(&name) {
+                    continue;
                 }
-                n += 1;
+                let p = e.path();
+                let gone = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                match gone {
+                    Ok(()) => n += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+                }
             }
         }
-        // Temporary files of an atomic write that was killed (fingerprints.tsv, say). Processes that do
+        // Temporary files of an atomic write that was killed (fingerprints, say). Processes that do
         // not take the lock (`plan`) write these too, so only a dead writer's files are removed.
-        if let Ok(rd) = std::fs::read_dir(&self.root) {
+        for dir in [self.root.clone(), self.root.join("fingerprints")] {
+            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let pid =
                     name.split(".tmp.").nth(1).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<u32>().ok());
-                let writer_alive = pid.is_some_and(|p| {
-                    Path::new("/proc").join(p.to_string()).exists() || !Path::new("/proc/self").exists()
-                });
-                if pid.is_some() && !writer_alive && e.path().is_file() {
+                if pid.is_some_and(|p| !super::host::pid_alive(p)) && e.path().is_file() {
                     std::fs::remove_file(e.path())?;
                     n += 1;
                 }
@@ -169,6 +207,24 @@ impl Cache {
         Ok(n)
     }
 
+    /// A `tmp/` name `<key>.<host>.<pid>.<nonce>[.job.json]` whose writer is gone. Names in any other
+    /// form are litter of an older sertool (one host, one run at a time): abandoned unless this run
+    /// is not the only one (`--lock none`), in which case they are left for `gc`.
+    fn tmp_is_abandoned(&self, name: &str) -> bool {
+        let base = name.strip_suffix(".job.json").unwrap_or(name);
+        let parts: Vec<&str> = base.split('.').collect();
+        match parts.as_slice() {
+            [key, host, pid, _nonce] => {
+                let Ok(pid) = pid.parse::<u32>() else { return false };
+                if *host == super::host::host() {
+                    !super::host::pid_alive(pid)
+                } else {
+                    !super::lease::held_by(self, key, host, pid)
+                }
+            }
+            _ => self.try_lock().ok().flatten().is_some(),
+        }
+    }
     /// Take an entry out of the cache: rename it into tmp/ (atomic), then delete it there, so a killed
     /// removal never leaves a half-deleted entry in place.
     fn remove_entry(&self, kind: &str, key: &str) -> anyhow::Result<()> {
@@ -178,6 +234,12 @@ impl Cache {
         std::fs::rename(&dir, &doomed).with_context(|| format!("moving {} out of the cache", dir.display()))?;
         std::fs::remove_dir_all(&doomed)?;
         Ok(())
+    }
+
+    /// This host's fingerprint state: each host keeps its own, so drivers on two machines never
+    /// overwrite each other's (inode and ctime mean nothing across hosts anyway).
+    pub fn fingerprint_path(&self) -> PathBuf {
+        self.root.join("fingerprints").join(format!("{}.tsv", super::host::host()))
     }
 
     pub fn entry_dir(&self, kind: &str, key: &str) -> PathBuf {
@@ -194,40 +256,47 @@ impl Cache {
         serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
     }
 
-    /// A fresh temporary directory for a stage to write into.
+    /// A fresh temporary directory for a stage to write into, `tmp/<key>.<host>.<pid>.<nonce>`,
+    /// created exclusively: no other writer, on any host, can be handed the same one.
     pub fn begin(&self, key: &str) -> anyhow::Result<PathBuf> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let dir = self.root.join("tmp").join(format!(
-            "{key}.{}.{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(dir)
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        loop {
+            let dir = tmp.join(format!("{key}.{}", super::host::writer_tag()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            }
+        }
     }
 
-    /// Hash the outputs, write meta.json, and rename the directory into place.
+    /// Hash the outputs, write meta.json, and rename the directory into place. The first complete
+    /// entry of a key wins: a later one with the same key (same content) is discarded. Something
+    /// incomplete in the way is never deleted here (on a shared cache it may be another host's view
+    /// of a rename in flight); the commit fails and says what to run.
     pub fn commit(&self, tmp: &Path, mut meta: Meta) -> anyhow::Result<()> {
         meta.files = list_files(tmp)?;
         let bytes = serde_json::to_vec_pretty(&meta)?;
         write_atomic(&tmp.join("meta.json"), &bytes)?;
         let dest = self.entry_dir(&meta.kind, &meta.key);
-        std::fs::create_dir_all(dest.parent().unwrap())?;
-        if dest.exists() && !self.is_complete(&meta.kind, &meta.key) {
-            // Something incomplete is in the way (not from us: we only rename whole entries): set it aside.
-            self.remove_entry(&meta.kind, &meta.key)?;
-        }
+        let parent = dest.parent().expect("an entry has a kind directory");
+        std::fs::create_dir_all(parent)?;
         if self.is_complete(&meta.kind, &meta.key) {
-            // Same key, same content: keep the entry that is there.
             std::fs::remove_dir_all(tmp)?;
         } else if let Err(e) = std::fs::rename(tmp, &dest) {
-            // Another stage with the same key may have committed in between: that is success too.
             if !self.is_complete(&meta.kind, &meta.key) {
-                return Err(e).with_context(|| format!("committing {}", dest.display()));
+                return Err(e).with_context(|| {
+                    format!(
+                        "committing {}: something incomplete is in the way (no meta.json); it is left as it \
+                         is: `sertool gc PIPELINE…` removes it while no run is active",
+                        dest.display()
+                    )
+                });
             }
             std::fs::remove_dir_all(tmp)?;
         }
-        sync_dir(dest.parent().unwrap());
+        sync_dir(parent);
         self.record_last(&meta.stage, &meta.kind, &meta.key)
     }
 
@@ -259,7 +328,7 @@ impl Cache {
         let mut out = Vec::new();
         for kind in std::fs::read_dir(&self.root)?.flatten() {
             let name = kind.file_name().to_string_lossy().into_owned();
-            if !kind.path().is_dir() || name == "tmp" || name == "last" {
+            if !kind.path().is_dir() || ["tmp", "last", "leases", "slurm", "fingerprints"].contains(&name.as_str()) {
                 continue;
             }
             for e in std::fs::read_dir(kind.path())?.flatten() {
@@ -277,16 +346,17 @@ impl Cache {
     /// with its recorded size and hash. Returns one line per problem.
     pub fn verify(&self) -> anyhow::Result<(usize, Vec<String>)> {
         // Entries appear by rename and are never edited, so checking them needs no lock; tmp/ only
-        // counts as litter when no run holds the lock.
-        let idle = self.try_lock()?;
+        // counts as litter when its writer is gone.
         let entries = self.entries()?;
         let problems: Vec<String> = {
             use rayon::prelude::*;
             entries.par_iter().flat_map_iter(|(kind, key)| self.verify_entry(kind, key)).collect()
         };
         let mut problems = problems;
-        let tmp_litter = std::fs::read_dir(self.root.join("tmp")).map(|r| r.count()).unwrap_or(0);
-        if tmp_litter > 0 && idle.is_some() {
+        let tmp_litter = std::fs::read_dir(self.root.join("tmp"))
+            .map(|r| r.flatten().filter(|e| self.tmp_is_abandoned(&e.file_name().to_string_lossy())).count())
+            .unwrap_or(0);
+        if tmp_litter > 0 {
             problems.push(format!(
                 "tmp/: {tmp_litter} unfinished stage output(s) from an interrupted run (removed by the next run)"
             ));
@@ -329,12 +399,24 @@ impl Cache {
         problems
     }
 
-    /// Remove every entry not in `keep`; returns how many were removed.
+    /// Remove every entry not in `keep`, and incomplete entries (no meta.json) of any key; returns how
+    /// many were removed. Refused while any stage is being computed (a live claim), here or on another
+    /// host: call it holding the lock.
     pub fn gc(&self, keep: &BTreeSet<(String, String)>) -> anyhow::Result<usize> {
         self.ensure_is_cache()?;
+        let live = super::lease::any_live(self)?;
+        if let Some(h) = live.first() {
+            anyhow::bail!(
+                "{} stage(s) of this cache are being computed (e.g. by {} pid {}{}); gc runs when no run is active",
+                live.len(),
+                h.host,
+                h.pid,
+                h.job.as_ref().map(|j| format!(", Slurm job {j}")).unwrap_or_default()
+            );
+        }
         let mut removed = 0;
         for (kind, key) in self.entries()? {
-            if !keep.contains(&(kind.clone(), key.clone())) {
+            if !keep.contains(&(kind.clone(), key.clone())) || !self.is_complete(&kind, &key) {
                 self.remove_entry(&kind, &key)?;
                 removed += 1;
             }
@@ -375,4 +457,69 @@ fn list_files(dir: &Path) -> anyhow::Result<Vec<FileRecord>> {
             Ok(FileRecord { name, size, sha256 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(key: &str) -> Meta {
+        Meta::new("s", "eval", 1, key, &serde_json::json!({}), &BTreeMap::new(), std::time::Instant::now(), 0)
+    }
+
+    #[test]
+    fn a_commit_never_deletes_what_is_in_its_way_and_the_first_entry_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = "a".repeat(64);
+        // Something incomplete at the destination (another host's rename in flight, or damage).
+        let dest = cache.entry_dir("eval", &key);
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(dest.join("partial.bin"), b"x").unwrap();
+        let tmp = cache.begin(&key).unwrap();
+        std::fs::write(tmp.join("out.txt"), b"mine").unwrap();
+        let err = cache.commit(&tmp, meta(&key)).unwrap_err();
+        assert!(format!("{err:#}").contains("incomplete"), "{err:#}");
+        assert!(dest.join("partial.bin").is_file(), "the commit deleted the destination");
+        // gc removes it (no live claim), then the first complete entry wins.
+        cache.gc(&BTreeSet::from([("eval".to_string(), key.clone())])).unwrap();
+        assert!(!dest.exists());
+        cache.commit(&tmp, meta(&key)).unwrap();
+        let second = cache.begin(&key).unwrap();
+        std::fs::write(second.join("out.txt"), b"later").unwrap();
+        cache.commit(&second, meta(&key)).unwrap();
+        assert_eq!(std::fs::read(dest.join("out.txt")).unwrap(), b"mine");
+        assert!(!second.exists());
+    }
+
+    #[test]
+    fn temporary_directories_are_exclusive_and_only_dead_writers_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let key = "b".repeat(64);
+        let (one, two) = (cache.begin(&key).unwrap(), cache.begin(&key).unwrap());
+        assert_ne!(one, two);
+        let host = super::super::host::host();
+        let dead = cache.root.join("tmp").join(format!("{key}.{host}.{}.abc", u32::MAX - 1));
+        let elsewhere = cache.root.join("tmp").join(format!("{key}.otherhost.77.abc"));
+        for d in [&dead, &elsewhere] {
+            std::fs::create_dir(d).unwrap();
+        }
+        // A live claim keeps the other host's directory.
+        std::fs::create_dir_all(cache.root.join("leases")).unwrap();
+        let h = super::super::lease::Holder {
+            host: "otherhost".into(),
+            pid: 77,
+            nonce: "n".into(),
+            job: None,
+            since_unix_s: 0,
+        };
+        std::fs::write(cache.root.join("leases").join(&key), serde_json::to_vec(&h).unwrap()).unwrap();
+        assert_eq!(cache.clean_tmp().unwrap(), 1);
+        assert!(one.exists() && two.exists() && elsewhere.exists() && !dead.exists());
+        // Without it, the other host's directory is abandoned.
+        std::fs::remove_file(cache.root.join("leases").join(&key)).unwrap();
+        assert_eq!(cache.clean_tmp().unwrap(), 1);
+        assert!(!elsewhere.exists() && one.exists());
+    }
 }

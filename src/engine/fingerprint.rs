@@ -1,5 +1,5 @@
 //! Fingerprint cheaply, hash surely: external files are known by (size, mtime, ctime, inode); their
-//! SHA-256 is remembered in `cache/fingerprints.tsv` and recomputed only when that changes. A `touch`
+//! SHA-256 is remembered in `cache/fingerprints/<host>.tsv` and recomputed only when that changes. A `touch`
 //! thus costs one re-hash and never a rerun, and a no-op run over a large corpus costs one `stat` per file.
 //!
 //! Like git's "racy" check, a hash taken less than two seconds after the file's last change is not

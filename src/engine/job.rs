@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{Graph, StageCtx};
+use super::cache::Meta;
+use super::lease::{self, Claim};
+use super::{Cache, Graph, StageCtx};
 use crate::error::Fault;
 
 /// The work of one stage instance.
@@ -45,6 +47,18 @@ pub struct JobDoc {
     pub workdir: PathBuf,
     /// Threads the work may use for its own data parallelism.
     pub threads: usize,
+    /// Set for a task that commits its own output (a Slurm array task, whose driver may be gone):
+    /// then `out` is unused and the task writes into a temporary directory of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<SelfCommit>,
+}
+
+/// What a self-committing task needs to write its entry: the cache, and what meta.json records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SelfCommit {
+    pub cache: PathBuf,
+    /// The key's inputs (external hashes and dependency keys by stage id), for meta.json.
+    pub key_inputs: BTreeMap<String, String>,
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -71,7 +85,16 @@ impl JobDoc {
             out: absolute(&ctx.out)?,
             workdir: std::env::current_dir().context("reading the current directory")?,
             threads,
+            commit: None,
         })
+    }
+
+    /// The document of stage `idx` as a task that claims, computes and commits its entry itself.
+    pub fn for_task(graph: &Graph, idx: usize, cache: &Cache, threads: usize) -> anyhow::Result<JobDoc> {
+        let ctx = graph.context(idx, cache, cache.root.join("tmp"));
+        let mut doc = JobDoc::new(graph, idx, &ctx, threads)?;
+        doc.commit = Some(SelfCommit { cache: absolute(&cache.root)?, key_inputs: graph.stages[idx].inputs.clone() });
+        Ok(doc)
     }
 
     pub fn read(path: &Path) -> anyhow::Result<JobDoc> {
@@ -102,6 +125,57 @@ pub fn perform(run: impl FnOnce(&StageCtx) -> anyhow::Result<Vec<Fault>>, ctx: &
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(faults.len())
+}
+
+/// How a self-committing task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskEnd {
+    /// This task computed and committed the entry (with this many faults).
+    Committed(usize),
+    /// The entry was complete already, or another task committed it while this one waited.
+    AlreadyDone,
+}
+
+/// Run a self-committing document: check its inputs are committed, claim the key (waiting while
+/// another live task holds it), do `work` into a fresh temporary directory and commit it.
+pub fn run_task(doc: &JobDoc, work: impl FnOnce(&JobDoc) -> anyhow::Result<usize>) -> anyhow::Result<TaskEnd> {
+    let Some(commit) = &doc.commit else { anyhow::bail!("job document of {} does not commit itself", doc.id) };
+    let cache = Cache::open(&commit.cache)?;
+    for (name, dirs) in &doc.inputs {
+        for d in dirs {
+            anyhow::ensure!(
+                d.join("meta.json").is_file(),
+                "{}: input \"{name}\" {} is not a complete cache entry (did an upstream task fail?)",
+                doc.id,
+                d.display()
+            );
+        }
+    }
+    let slurm_task = match (std::env::var("SLURM_ARRAY_JOB_ID"), std::env::var("SLURM_ARRAY_TASK_ID")) {
+        (Ok(j), Ok(t)) => Some(format!("{j}_{t}")),
+        _ => std::env::var("SLURM_JOB_ID").ok(),
+    };
+    let _lease = match lease::claim(&cache, &doc.kind, &doc.key, slurm_task)? {
+        Claim::Mine(l) => l,
+        Claim::Done => return Ok(TaskEnd::AlreadyDone),
+    };
+    let started = std::time::Instant::now();
+    let tmp = cache.begin(&doc.key)?;
+    let mut here = doc.clone();
+    here.out = tmp.clone();
+    let faults = match work(&here) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    let meta = Meta::new(&doc.id, &doc.kind, doc.version, &doc.key, &doc.params, &commit.key_inputs, started, faults);
+    if let Err(e) = cache.commit(&tmp, meta) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    Ok(TaskEnd::Committed(faults))
 }
 
 /// How many faults a finished stage output recorded (its `faults.json`).

@@ -11,8 +11,10 @@ pub mod atomic;
 pub mod cache;
 pub mod executor;
 pub mod fingerprint;
+pub mod host;
 pub mod job;
 pub mod key;
+pub mod lease;
 mod schedule;
 
 use std::collections::BTreeMap;

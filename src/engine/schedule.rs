@@ -3,11 +3,12 @@
 //! everything downstream of it as skipped.
 
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::cache::Meta;
+use super::lease::{self, Claim};
 use super::{Cache, Executor, Graph};
 
 #[derive(Debug, Clone)]
@@ -54,11 +55,25 @@ pub struct Summary {
 }
 
 enum Msg {
-    Done(usize, anyhow::Result<usize>, f64),
+    Done(usize, anyhow::Result<Done>, f64),
 }
 
-fn run_one(graph: &Graph, cache: &Cache, executor: &dyn Executor, idx: usize) -> anyhow::Result<usize> {
+/// What running one stage came to.
+enum Done {
+    Ran(usize),
+    /// Another run (another driver, a Slurm task) committed it while this one waited for its claim.
+    ByOther,
+    /// Another live run is computing it now: try again later, after other ready stages.
+    Busy,
+}
+
+fn run_one(graph: &Graph, cache: &Cache, executor: &dyn Executor, idx: usize) -> anyhow::Result<Done> {
     let st = &graph.stages[idx];
+    let _lease = match lease::try_claim(cache, st.kind, &st.key, None)? {
+        Some(Claim::Mine(lease)) => lease,
+        Some(Claim::Done) => return Ok(Done::ByOther),
+        None => return Ok(Done::Busy),
+    };
     let started = Instant::now();
     let tmp = cache.begin(&st.key)?;
     let ctx = graph.context(idx, cache, tmp.clone());
@@ -69,27 +84,12 @@ fn run_one(graph: &Graph, cache: &Cache, executor: &dyn Executor, idx: usize) ->
             return Err(e);
         }
     };
-    let meta = Meta {
-        key: st.key.clone(),
-        stage: st.id.clone(),
-        kind: st.kind.to_string(),
-        version: st.version,
-        params: st.params.clone(),
-        inputs: st.inputs.clone(),
-        tool_version: crate::TOOL_VERSION.to_string(),
-        finished_unix_s: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        seconds: started.elapsed().as_secs_f64(),
-        faults,
-        files: Vec::new(),
-    };
+    let meta = Meta::new(&st.id, st.kind, st.version, &st.key, &st.params, &st.inputs, started, faults);
     if let Err(e) = cache.commit(&tmp, meta) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    Ok(faults)
+    Ok(Done::Ran(faults))
 }
 
 fn spawn<'s>(
@@ -99,8 +99,10 @@ fn spawn<'s>(
     executor: &'s dyn Executor,
     tx: mpsc::Sender<Msg>,
     i: usize,
+    delay: std::time::Duration,
 ) {
     scope.spawn(move |_| {
+        std::thread::sleep(delay);
         let t = Instant::now();
         // A panic in a stage must not leave the scheduler waiting for a message that never comes.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(graph, cache, executor, i)))
@@ -155,13 +157,14 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
     let mut pending: Vec<usize> =
         graph.stages.iter().map(|s| s.dep_indices().filter(|&d| status[d] != Some(Status::Cached)).count()).collect();
     let mut running = 0usize;
+    let mut busy = vec![0u32; n];
     let mut stop = false;
 
     pool.in_place_scope(|scope| {
         let allowed = |i: usize| opts.only.as_ref().is_none_or(|o| o.contains(&i));
         for &i in &order {
             if status[i].is_none() && pending[i] == 0 && allowed(i) {
-                spawn(scope, graph, cache, executor, tx.clone(), i);
+                spawn(scope, graph, cache, executor, tx.clone(), i, Duration::ZERO);
                 running += 1;
             }
         }
@@ -170,9 +173,19 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
             running -= 1;
             seconds[i] = secs;
             match result {
-                Ok(f) => {
-                    status[i] = Some(Status::Ran);
-                    faults[i] = f;
+                Ok(Done::Busy) => {
+                    // Another run holds its claim: look again shortly, backing off to a second.
+                    busy[i] += 1;
+                    let delay = Duration::from_millis(25 << busy[i].min(5));
+                    spawn(scope, graph, cache, executor, tx.clone(), i, delay);
+                    running += 1;
+                }
+                Ok(done) => {
+                    (status[i], faults[i]) = match done {
+                        Done::Ran(f) => (Some(Status::Ran), f),
+                        Done::ByOther => (Some(Status::Cached), 0),
+                        Done::Busy => unreachable!("handled above"),
+                    };
                     if let Some(b) = &bar {
                         b.inc(1);
                         b.set_message(graph.stages[i].id.clone());
@@ -180,7 +193,7 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
                     for &j in &dependents[i] {
                         pending[j] -= 1;
                         if pending[j] == 0 && status[j].is_none() && !stop && allowed(j) {
-                            spawn(scope, graph, cache, executor, tx.clone(), j);
+                            spawn(scope, graph, cache, executor, tx.clone(), j, Duration::ZERO);
                             running += 1;
                         }
                     }

@@ -68,7 +68,7 @@ fn add_manifests(
 
 fn load_fingerprints(cache: &Cache) -> anyhow::Result<Fingerprints> {
     let t = std::time::Instant::now();
-    let fp = Fingerprints::load(&cache.root.join("fingerprints.tsv"))?;
+    let fp = Fingerprints::load(&cache.fingerprint_path())?;
     tracing::info!("loaded file fingerprints in {:.3} s", t.elapsed().as_secs_f64());
     Ok(fp)
 }

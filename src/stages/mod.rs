@@ -141,3 +141,21 @@ pub mod located {
         Ok(rows.into_iter().map(|r| Utterance { path: r.path, ..r.row }).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `[executor.slurm.kinds.<kind>]` accepts exactly the stage kinds there are.
+    #[test]
+    fn config_knows_every_stage_kind() {
+        let kinds = [
+            super::manifest::KIND,
+            super::noise_pool::KIND,
+            super::mix::KIND,
+            super::features::KIND,
+            super::train::KIND,
+            super::eval::KIND,
+            super::report::KIND,
+        ];
+        assert_eq!(crate::config::executor::STAGE_KINDS, kinds);
+    }
+}

@@ -74,6 +74,53 @@ impl Workspace {
     }
 }
 
+/// A small pipeline in the workspace: one corpus, one noise at one SNR, two models, one seed; 8
+/// feature shards per condition. `extra` is appended (e.g. an `[executor.slurm]` table).
+pub fn small_pipeline(ws: &Workspace, epochs: usize, extra: &str) -> &'static str {
+    let text = format!(
+        r#"[pipeline]
+name = "small"
+shards = 8
+
+[labels]
+classes = ["neutral", "happy", "angry", "sad"]
+
+[corpora.a]
+kind = "cremad"
+root = "../data/synth/cremad_a"
+
+[noise.n]
+kind = "musan"
+root = "../data/synth/musan"
+subsets = ["noise"]
+test_fraction = 0.5
+
+[mix]
+snr_db = [5]
+
+[features]
+kind = "logmel_stats"
+n_mels = 32
+
+[models.mlp]
+kind = "mlp"
+hidden = [32]
+epochs = {epochs}
+
+[models.edrl]
+kind = "edrl"
+epochs = 4
+
+[[experiments]]
+name = "in_a"
+train = ["a"]
+test = ["a"]
+{extra}"#
+    );
+    std::fs::write(ws.path().join("pipelines/small.toml"), text).unwrap();
+    "pipelines/small.toml"
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
