@@ -71,3 +71,31 @@ fn missing_pipeline_file_and_bad_arguments_exit_2() {
     let out = ws.cmd(&["run"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_missing_key_names_its_own_table_and_executor_settings_are_checked() {
+    let ws = Workspace::new(3);
+    let p = ws.path().join("pipelines/demo.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let header = text.lines().position(|l| l.contains("name = \"from_b\"")).unwrap(); // 1-based line of [[experiments]]
+    let (code, err) = run_with(&ws, ("name = \"from_b\"\n", ""));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("pipelines/demo.toml:{header}:")), "{err}");
+    assert!(err.contains("`name`") && err.contains("[[experiments]]"), "{err}");
+    assert!(!err.contains("[models"), "{err}");
+
+    let tail = "\n[executor.slurm]\nmax_parallel = 4\n\n[executor.slurm.kinds.training]\ngres = \"gpu:1\"\n";
+    std::fs::write(&p, format!("{text}{tail}")).unwrap();
+    let out = ws.cmd(&["plan", "pipelines/demo.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown stage kind \"training\"") && err.contains("train, eval"), "{err}");
+    std::fs::write(&p, format!("{text}\n[executor.slurm]\nparition = \"gpu\"\n")).unwrap();
+    let err = String::from_utf8_lossy(&ws.cmd(&["plan", "pipelines/demo.toml"]).stderr).into_owned();
+    assert!(err.contains("unknown key \"parition\"") && err.contains("partition"), "{err}");
+    // Settings that are fine change no key: the plan is the one without them.
+    std::fs::write(&p, &text).unwrap();
+    let plain = ws.plan_keys("pipelines/demo.toml");
+    std::fs::write(&p, format!("{text}\n[executor.slurm]\npartition = \"gpu\"\nstages_per_task = 8\n")).unwrap();
+    assert_eq!(ws.plan_keys("pipelines/demo.toml"), plain);
+}

@@ -30,7 +30,10 @@ impl Source<'_> {
     /// The `[table]` header in force at `offset`, for messages like `in [mix]`.
     pub(crate) fn table_at(&self, offset: usize) -> Option<String> {
         let offset = offset.min(self.text.len());
-        self.text[..offset]
+        // Up to the end of the offset's line: an error at a header (a missing key of an
+        // `[[experiments]]` entry, say) is in that table, not the one before it.
+        let end = self.text[offset..].find('\n').map_or(self.text.len(), |i| offset + i);
+        self.text[..end]
             .lines()
             .rev()
             .map(str::trim)
