@@ -419,6 +419,15 @@ fn executor(cli: &Cli, kind: ExecutorKind) -> anyhow::Result<Box<dyn engine::Exe
     })
 }
 
+/// The flock of a verb that runs stages (`run`, `report`, `mix`, `ingest`), unless `--lock none`:
+/// then the per-entry claims alone keep concurrent runs apart. `gc` always takes the flock.
+fn run_lock(cli: &Cli, cache: &Cache, wait: bool) -> anyhow::Result<Option<engine::cache::CacheLock>> {
+    Ok(match cli.lock {
+        LockMode::Flock => Some(cache.lock(wait)?),
+        LockMode::None => None,
+    })
+}
+
 /// The log-level arguments a child sertool gets, so it logs as quietly as this run.
 fn log_args(cli: &Cli) -> Vec<String> {
     let mut args = Vec::new();
@@ -437,7 +446,8 @@ fn this_binary() -> anyhow::Result<PathBuf> {
 fn slurm_settings(cli: &Cli, p: &Pipeline, how: &RunHow) -> anyhow::Result<slurm::Slurm> {
     let section = p.executor.slurm.clone().unwrap_or_default();
     let program = match &section.sertool {
-        Some(path) => std::path::absolute(path)?,
+        Some(path) => std::path::absolute(path)
+            .map_err(|e| user_error(format!("[executor.slurm] sertool = {}: {e}", path.display())))?,
         None => this_binary()?,
     };
     let mut resources = section.resources();
@@ -534,7 +544,7 @@ fn run(cli: &Cli, file: &Path, executor_kind: ExecutorKind, how: &RunHow) -> any
         return Err(user_error("--stages-per-task must be at least 1"));
     }
     // A Slurm run's tasks run on other hosts and hold leases, not the flock; so does its driver.
-    let _lock = if on_slurm || cli.lock == LockMode::None { None } else { Some(cache.lock(how.wait)?) };
+    let _lock = if on_slurm { None } else { run_lock(cli, &cache, how.wait)? };
     let cleaned = cache.clean_tmp()?;
     if cleaned > 0 {
         tracing::info!("removed {cleaned} unfinished stage output(s) left by an interrupted run");
@@ -815,7 +825,7 @@ fn explain(cli: &Cli, file: &Path, stage: &str) -> anyhow::Result<i32> {
 
 fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
     let (cache, p) = open(cli, file)?;
-    let _lock = cache.lock(true)?;
+    let _lock = run_lock(cli, &cache, true)?;
     let planned: Planned = pipeline::plan(p, &cache)?;
     let g = &planned.graph;
     let Some(report_idx) = planned.report else {
@@ -913,7 +923,7 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
     let name = name.unwrap_or(kind);
     let p = Pipeline::single_corpus(kind, root, name, strict)?;
     let cache = Cache::open(&cli.cache)?;
-    let _lock = cache.lock(true)?;
+    let _lock = run_lock(cli, &cache, true)?;
     cache.clean_tmp()?;
     let planned = pipeline::plan_ingest(p, &cache)?;
     let opts = RunOptions { jobs: 1, keep_going: false, progress: false, only: None };
@@ -1053,7 +1063,7 @@ fn enhance(cli: &Cli, dir: &Path, files: &[PathBuf], out: &Path) -> anyhow::Resu
 
 fn mix(cli: &Cli, file: &Path, out: &Path, jobs: Option<usize>) -> anyhow::Result<i32> {
     let (cache, p) = open(cli, file)?;
-    let _lock = cache.lock(true)?;
+    let _lock = run_lock(cli, &cache, true)?;
     cache.clean_tmp()?;
     let planned = pipeline::plan(p, &cache)?;
     let jobs = jobs.unwrap_or_else(default_jobs);

@@ -267,6 +267,11 @@ fn scancel_of_a_running_task_then_a_rerun_completes_and_the_cache_verifies() {
         assert!(started.elapsed() < Duration::from_secs(300), "no train task ever ran");
         std::thread::sleep(Duration::from_millis(200));
     };
+    // A second submission while this run is in flight would only queue duplicates: refused.
+    let twice = slurm_cmd(&ws, &["run", p, "--executor", "slurm"]).output().unwrap();
+    let said = String::from_utf8_lossy(&twice.stderr);
+    assert_eq!(twice.status.code(), Some(2), "{said}");
+    assert!(said.contains("pending or running") && said.contains("sertool status"), "{said}");
     let out = Command::new("scancel").arg(&task).output().unwrap();
     assert!(out.status.success(), "scancel {task}: {}", String::from_utf8_lossy(&out.stderr));
     // Wait for the run to settle: the cancelled task failed, what reads it was cancelled.

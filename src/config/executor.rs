@@ -28,29 +28,6 @@ impl ExecutorSection {
     }
 }
 
-/// sbatch settings; every one optional (Slurm's own defaults apply).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SlurmSettings {
-    pub partition: Option<String>,
-    pub account: Option<String>,
-    /// `--time`, e.g. "02:00:00".
-    pub time: Option<String>,
-    /// `--mem`, e.g. "8G".
-    pub mem: Option<String>,
-    pub cpus_per_task: Option<u32>,
-    /// `--gres`, e.g. "gpu:1".
-    pub gres: Option<String>,
-    /// At most this many tasks of one array at once (`--array=…%N`).
-    pub max_parallel: Option<usize>,
-    /// Stages one array task runs in turn (default 1): Slurm takes about half a second to start a
-    /// task, so stages of milliseconds are cheaper in groups.
-    pub stages_per_task: Option<usize>,
-    /// More sbatch arguments, one word each, e.g. ["--qos=short"].
-    #[serde(default)]
-    pub extra_args: Vec<String>,
-}
-
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SlurmSection {
@@ -68,10 +45,10 @@ pub struct SlurmSection {
     pub extra_args: Vec<String>,
     /// Per stage kind: settings that replace the ones above for that kind's arrays.
     #[serde(default)]
-    pub kinds: BTreeMap<String, SlurmSettings>,
+    pub kinds: BTreeMap<String, Resources>,
 }
 
-impl SlurmSettings {
+impl SlurmSection {
     pub fn resources(&self) -> Resources {
         Resources {
             partition: self.partition.clone(),
@@ -85,26 +62,9 @@ impl SlurmSettings {
             extra_args: self.extra_args.clone(),
         }
     }
-}
-
-impl SlurmSection {
-    pub fn resources(&self) -> Resources {
-        SlurmSettings {
-            partition: self.partition.clone(),
-            account: self.account.clone(),
-            time: self.time.clone(),
-            mem: self.mem.clone(),
-            cpus_per_task: self.cpus_per_task,
-            gres: self.gres.clone(),
-            max_parallel: self.max_parallel,
-            stages_per_task: self.stages_per_task,
-            extra_args: self.extra_args.clone(),
-        }
-        .resources()
-    }
 
     pub fn per_kind(&self) -> BTreeMap<String, Resources> {
-        self.kinds.iter().map(|(k, v)| (k.clone(), v.resources())).collect()
+        self.kinds.clone()
     }
 }
 
@@ -121,13 +81,16 @@ pub(super) fn check_executor(e: &ExecutorSection, src: &Source) -> anyhow::Resul
             ));
         }
     }
-    for key in ["max_parallel", "stages_per_task"] {
-        let get = |k: &SlurmSettings| if key == "max_parallel" { k.max_parallel } else { k.stages_per_task };
-        let top = if key == "max_parallel" { s.max_parallel } else { s.stages_per_task };
-        if std::iter::once(top).chain(s.kinds.values().map(get)).flatten().any(|p| p == 0) {
-            return Err(
-                src.error(src.key_offset("executor.slurm", key), format!("[executor.slurm]: {key} must be at least 1"))
-            );
+    let tables = std::iter::once(("executor.slurm".to_string(), s.resources()))
+        .chain(s.kinds.iter().map(|(k, r)| (format!("executor.slurm.kinds.{k}"), r.clone())));
+    for (table, r) in tables {
+        let zero = [
+            ("max_parallel", r.max_parallel.map(|v| v as u64)),
+            ("stages_per_task", r.stages_per_task.map(|v| v as u64)),
+            ("cpus_per_task", r.cpus_per_task.map(u64::from)),
+        ];
+        if let Some((key, _)) = zero.iter().find(|(_, v)| *v == Some(0)) {
+            return Err(src.error(src.key_offset(&table, key), format!("[{table}]: {key} must be at least 1")));
         }
     }
     Ok(())

@@ -21,9 +21,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // `.<name>.tmp.<host>.<pid>.<n>`: `Cache::clean_tmp` removes only a dead writer's, and only this
+    // host can tell (the cache may be shared).
     let tmp = dir.join(format!(
-        ".{}.tmp.{}.{}",
+        ".{}.tmp.{}.{}.{}",
         path.file_name().unwrap_or_default().to_string_lossy(),
+        super::host::host(),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));

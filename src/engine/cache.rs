@@ -196,8 +196,14 @@ impl Cache {
             let Ok(rd) = std::fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let pid =
-                    name.split(".tmp.").nth(1).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<u32>().ok());
+                // `.<name>.tmp.<host>.<pid>.<n>`, or `.<name>.tmp.<pid>.<n>` from an older sertool.
+                let mut rest = name.split(".tmp.").nth(1).unwrap_or_default().split('.');
+                let first = rest.next().unwrap_or_default();
+                let pid = match first.parse::<u32>() {
+                    Ok(pid) => Some(pid),
+                    Err(_) if first == super::host::host() => rest.next().and_then(|p| p.parse::<u32>().ok()),
+                    Err(_) => None,
+                };
                 if pid.is_some_and(|p| !super::host::pid_alive(p)) && e.path().is_file() {
                     std::fs::remove_file(e.path())?;
                     n += 1;
@@ -208,8 +214,7 @@ impl Cache {
     }
 
     /// A `tmp/` name `<key>.<host>.<pid>.<nonce>[.job.json]` whose writer is gone. Names in any other
-    /// form are litter of an older sertool (one host, one run at a time): abandoned unless this run
-    /// is not the only one (`--lock none`), in which case they are left for `gc`.
+    /// form are litter of an older sertool, which emptied tmp/ at every start itself: abandoned.
     fn tmp_is_abandoned(&self, name: &str) -> bool {
         let base = name.strip_suffix(".job.json").unwrap_or(name);
         let parts: Vec<&str> = base.split('.').collect();
@@ -222,7 +227,7 @@ impl Cache {
                     !super::lease::held_by(self, key, host, pid)
                 }
             }
-            _ => self.try_lock().ok().flatten().is_some(),
+            _ => true,
         }
     }
     /// Take an entry out of the cache: rename it into tmp/ (atomic), then delete it there, so a killed
@@ -248,6 +253,21 @@ impl Cache {
 
     pub fn is_complete(&self, kind: &str, key: &str) -> bool {
         self.entry_dir(kind, key).join("meta.json").is_file()
+    }
+
+    /// Whether `dest` holds a complete entry, asked by opening its meta.json (which revalidates a
+    /// network filesystem's cached lookups, unlike a stat) a few times over a second: another host's
+    /// commit that made our rename fail may not be visible here at once.
+    fn appears_complete(&self, dest: &Path) -> bool {
+        for attempt in 0..5 {
+            if File::open(dest.join("meta.json")).is_ok() {
+                return true;
+            }
+            if attempt < 4 {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+        }
+        false
     }
 
     pub fn read_meta(&self, kind: &str, key: &str) -> anyhow::Result<Meta> {
@@ -285,14 +305,14 @@ impl Cache {
         if self.is_complete(&meta.kind, &meta.key) {
             std::fs::remove_dir_all(tmp)?;
         } else if let Err(e) = std::fs::rename(tmp, &dest) {
-            if !self.is_complete(&meta.kind, &meta.key) {
-                return Err(e).with_context(|| {
-                    format!(
-                        "committing {}: something incomplete is in the way (no meta.json); it is left as it \
-                         is: `sertool gc PIPELINE…` removes it while no run is active",
-                        dest.display()
-                    )
-                });
+            if !self.appears_complete(&dest) {
+                let what = if dest.is_dir() {
+                    "an incomplete entry (no meta.json) is in the way; it is left as it is: `sertool gc \
+                     PIPELINE…` removes it while no run is active"
+                } else {
+                    "the rename failed"
+                };
+                return Err(e).with_context(|| format!("committing {}: {what}", dest.display()));
             }
             std::fs::remove_dir_all(tmp)?;
         }

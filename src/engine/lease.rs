@@ -42,6 +42,8 @@ pub fn ttl() -> Duration {
 pub struct Lease {
     path: PathBuf,
     holder: Holder,
+    /// Its claim is in the claim log (so its release goes there too).
+    logged: bool,
     stop: Arc<(Mutex<bool>, Condvar)>,
     beat: Option<std::thread::JoinHandle<()>>,
 }
@@ -144,7 +146,9 @@ pub fn try_claim(cache: &Cache, kind: &str, key: &str, job: Option<String>) -> a
                     drop(lease);
                     return Ok(Some(Claim::Done));
                 }
+                let mut lease = lease;
                 log_claim("claim", key, &lease.holder);
+                lease.logged = true;
                 return Ok(Some(Claim::Mine(lease)));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -152,31 +156,38 @@ pub fn try_claim(cache: &Cache, kind: &str, key: &str, job: Option<String>) -> a
                 if !is_stale(&path, other.as_ref()) {
                     return Ok(None);
                 }
-                break_stale(&path, other.as_ref());
+                break_stale(&path, other.as_ref())?;
             }
             Err(e) => return Err(e).with_context(|| format!("creating lease {}", path.display())),
         }
     }
 }
 
-/// Move a stale claim out of the way. If what we moved turns out to be a fresh claim (someone broke
-/// the stale one and claimed between our look and our rename), put it back.
-fn break_stale(path: &Path, judged: Option<&Holder>) {
+/// Move a stale claim out of the way. If what we moved turns out not to be the claim we judged stale
+/// (someone broke it and claimed, perhaps not yet written, between our look and our rename), put it
+/// back. A claim that is gone already is fine; any other failure is an error, not a retry loop.
+fn break_stale(path: &Path, judged: Option<&Holder>) -> anyhow::Result<()> {
     let aside = path.with_file_name(format!(
         ".{}.broken.{}",
         path.file_name().unwrap_or_default().to_string_lossy(),
         host::nonce()
     ));
-    if std::fs::rename(path, &aside).is_err() {
-        return; // gone already: someone else broke or released it
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            let who = judged.map(|h| format!(" (held by {} pid {})", h.host, h.pid)).unwrap_or_default();
+            return Err(e).with_context(|| format!("breaking the stale lease {}{who}", path.display()));
+        }
     }
     let moved = read_holder(&aside);
-    if moved.is_some() && moved.as_ref() != judged {
+    if moved.as_ref() != judged {
         let _ = std::fs::hard_link(&aside, path);
     } else if let Some(h) = &moved {
         log_claim("broke", path.file_name().unwrap_or_default().to_str().unwrap_or_default(), h);
     }
     let _ = std::fs::remove_file(&aside);
+    Ok(())
 }
 
 impl Lease {
@@ -184,7 +195,7 @@ impl Lease {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (p, h, s) = (path.clone(), holder.clone(), stop.clone());
         let beat = std::thread::Builder::new().name("lease-heartbeat".into()).spawn(move || heartbeat(&p, &h, &s)).ok();
-        Lease { path, holder, stop, beat }
+        Lease { path, holder, logged: false, stop, beat }
     }
 }
 
@@ -222,7 +233,13 @@ impl Drop for Lease {
             let _ = t.join();
         }
         if read_holder(&self.path).as_ref() == Some(&self.holder) {
-            log_claim("release", self.path.file_name().unwrap_or_default().to_str().unwrap_or_default(), &self.holder);
+            if self.logged {
+                log_claim(
+                    "release",
+                    self.path.file_name().unwrap_or_default().to_str().unwrap_or_default(),
+                    &self.holder,
+                );
+            }
             let _ = std::fs::remove_file(&self.path);
         }
     }

@@ -115,7 +115,8 @@ fn spawn<'s>(
     });
 }
 
-/// Run every stale stage of `graph`. Must be called while holding the cache lock.
+/// Run every stale stage of `graph`: under the cache's flock, or (`--lock none`) beside other runs,
+/// each stage claimed before it runs (`lease`).
 pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &RunOptions) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let n = graph.stages.len();
@@ -173,8 +174,10 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
             running -= 1;
             seconds[i] = secs;
             match result {
+                Ok(Done::Busy) if stop => {} // the run is stopping: not run, so skipped
                 Ok(Done::Busy) => {
-                    // Another run holds its claim: look again shortly, backing off to a second.
+                    // Another run holds its claim: look again shortly (backing off to 0.8 s), after
+                    // the stages that are ready now; the wait sleeps on a pool thread.
                     busy[i] += 1;
                     let delay = Duration::from_millis(25 << busy[i].min(5));
                     spawn(scope, graph, cache, executor, tx.clone(), i, delay);

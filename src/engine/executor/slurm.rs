@@ -30,8 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::engine::schedule::{StageOutcome, Status, Summary};
 use crate::engine::{host, Cache, Graph, JobDoc};
 
-/// sbatch settings of every array, or (in [`Slurm::per_kind`]) of one stage kind's arrays.
+/// sbatch settings of every array, or (in [`Slurm::per_kind`]) of one stage kind's arrays; also the
+/// schema of a `[executor.slurm.kinds.<kind>]` table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct Resources {
     pub partition: Option<String>,
     pub account: Option<String>,
@@ -257,6 +259,9 @@ pub fn execute(graph: &Graph, cache: &Cache, slurm: &Slurm) -> anyhow::Result<Sl
             cache.record_last(&st.id, st.kind, &st.key)?;
         }
     }
+    if !slurm.dry_run {
+        refuse_if_in_flight(cache, &slurm.label, graph, &stale)?;
+    }
     let max_array = if slurm.dry_run { 1001 } else { max_array_size() };
     let planned = plan_arrays(graph, &stale, max_array);
     let run = new_run_name();
@@ -270,7 +275,8 @@ pub fn execute(graph: &Graph, cache: &Cache, slurm: &Slurm) -> anyhow::Result<Sl
     let mut scripts = Vec::new();
     for a in &planned {
         let res = slurm.per_kind.get(a.kind).map_or_else(|| slurm.resources.clone(), |k| k.over(&slurm.resources));
-        let dir = std::path::absolute(run_dir.join(&a.name))?;
+        let dir = std::path::absolute(run_dir.join(&a.name))
+            .with_context(|| format!("making {} absolute", run_dir.display()))?;
         let after: Vec<String> = a
             .after
             .iter()
@@ -336,6 +342,29 @@ pub fn execute(graph: &Graph, cache: &Cache, slurm: &Slurm) -> anyhow::Result<Sl
     Ok(SlurmRun::Finished(summary(graph, cache, &stale, &states, started)))
 }
 
+/// A second submission while the newest run of the pipeline still has stale stages pending or
+/// running would queue duplicate tasks that only wait for the first ones' claims: say so instead.
+fn refuse_if_in_flight(cache: &Cache, label: &str, graph: &Graph, stale: &[bool]) -> anyhow::Result<()> {
+    let Some(record) = latest_run(cache, label)? else { return Ok(()) };
+    let wanted: BTreeSet<&str> =
+        graph.stages.iter().zip(stale).filter(|(_, &s)| s).map(|(st, _)| st.id.as_str()).collect();
+    let states = poll(&record, cache)?;
+    let live = states
+        .iter()
+        .filter(|(id, s)| {
+            wanted.contains(id.as_str()) && matches!(s, TaskState::Pending | TaskState::Running | TaskState::Committing)
+        })
+        .count();
+    if live > 0 {
+        return Err(crate::error::user_error(format!(
+            "Slurm run {} of {label} still has {live} stage(s) pending or running; `sertool status` follows it \
+             (scancel its jobs to start over)",
+            cache.root.join("slurm").join(&record.run).display()
+        )));
+    }
+    Ok(())
+}
+
 /// Where one task stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
@@ -377,13 +406,17 @@ pub fn poll(record: &RunRecord, cache: &Cache) -> anyhow::Result<BTreeMap<String
                 match slurm_states.get(&job).map(String::as_str) {
                     None | Some("PENDING") | Some("REQUEUED") | Some("RESIZING") | Some("SUSPENDED") => {
                         if slurm_states.contains_key("<squeue>") && !slurm_states.contains_key(&job) {
-                            // squeue no longer lists it and there is no entry: it ended without one.
-                            failed(a, i, "ENDED", "")
+                            // squeue no longer lists it and its entry is not visible: it ended, with
+                            // or without one; `wait` gives it the same grace as COMPLETED.
+                            TaskState::Committing
                         } else {
                             TaskState::Pending
                         }
                     }
-                    Some("RUNNING") | Some("COMPLETING") | Some("CONFIGURING") => TaskState::Running,
+                    Some("RUNNING") | Some("COMPLETING") | Some("CONFIGURING") | Some("SIGNALING")
+                    | Some("STAGE_OUT") | Some("STOPPED") => TaskState::Running,
+                    // Held after a requeue (--requeue): Slurm runs it again.
+                    Some(s) if s.starts_with("REQUEUE") => TaskState::Pending,
                     // A task that exits 0 has committed (or found the entry done); the rename may
                     // still be on its way to this host's view of the filesystem.
                     Some("COMPLETED") => TaskState::Committing,
@@ -402,6 +435,25 @@ pub fn poll(record: &RunRecord, cache: &Cache) -> anyhow::Result<BTreeMap<String
                 }
             };
             out.insert(t.stage.clone(), state);
+        }
+    }
+    // A task cancelled because what it reads failed or was skipped is skipped too (Slurm may record
+    // a start time for a pending task it cancels), to a fixed point along the dependency chain.
+    loop {
+        let mut changed = false;
+        for a in &record.arrays {
+            for t in &a.tasks {
+                let cancelled = matches!(out.get(&t.stage), Some(TaskState::Failed { slurm_state, .. }) if slurm_state == "CANCELLED");
+                let upstream_bad =
+                    t.deps.iter().any(|d| matches!(out.get(d), Some(TaskState::Failed { .. } | TaskState::Skipped)));
+                if cancelled && upstream_bad {
+                    out.insert(t.stage.clone(), TaskState::Skipped);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
         }
     }
     Ok(out)
@@ -426,8 +478,9 @@ fn sacct(ids: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
         // "CANCELLED by 0" → CANCELLED
         let state = state.split_whitespace().next().unwrap_or_default();
         let value = match state {
-            "PENDING" | "RUNNING" | "COMPLETED" | "REQUEUED" | "COMPLETING" | "CONFIGURING" | "SUSPENDED"
-            | "RESIZING" => state.to_string(),
+            "PENDING" | "RUNNING" | "COMPLETED" | "COMPLETING" | "CONFIGURING" | "SUSPENDED" | "RESIZING"
+            | "SIGNALING" | "STAGE_OUT" | "STOPPED" => state.to_string(),
+            s if s.starts_with("REQUEUE") => state.to_string(),
             _ => format!("{state}|{code}|{start}"),
         };
         for task in expand_task_ids(id) {
@@ -485,8 +538,22 @@ fn wait(record: &RunRecord, cache: &Cache, slurm: &Slurm) -> anyhow::Result<BTre
     let mut last_done = usize::MAX;
     let mut cancelled = false;
     let mut committing_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut poll_errors = 0;
     loop {
-        let mut states = poll(record, cache)?;
+        let mut states = match poll(record, cache) {
+            Ok(s) => {
+                poll_errors = 0;
+                s
+            }
+            // slurmctld or slurmdbd may be briefly unreachable: a few failed rounds are not the end.
+            Err(e) if poll_errors < 5 => {
+                poll_errors += 1;
+                tracing::warn!("polling Slurm failed ({poll_errors} of 5 allowed in a row): {e:#}");
+                std::thread::sleep(max_pause);
+                continue;
+            }
+            Err(e) => return Err(e.context("polling Slurm failed 6 times in a row")),
+        };
         for (stage, s) in states.iter_mut() {
             if *s == TaskState::Committing {
                 let since = *committing_since.entry(stage.clone()).or_insert_with(Instant::now);
@@ -599,8 +666,9 @@ pub fn latest_run(cache: &Cache, label: &str) -> anyhow::Result<Option<RunRecord
     let mut runs: Vec<PathBuf> = rd.flatten().map(|e| e.path().join("run.json")).filter(|p| p.is_file()).collect();
     runs.sort();
     for path in runs.iter().rev() {
-        let rec: RunRecord = serde_json::from_slice(&std::fs::read(path)?)
-            .with_context(|| format!("reading Slurm run record {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("reading Slurm run record {}", path.display()))?;
+        let rec: RunRecord = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a sertool Slurm run record", path.display()))?;
         if rec.label == label {
             return Ok(Some(rec));
         }
