@@ -54,6 +54,21 @@ pub struct Summary {
     pub stages: Vec<StageOutcome>,
 }
 
+impl Summary {
+    /// The counts of each status over `stages`.
+    pub fn new(stages: Vec<StageOutcome>, wall_s: f64) -> Summary {
+        let count = |s: Status| stages.iter().filter(|o| o.status == s).count();
+        Summary {
+            ran: count(Status::Ran),
+            cached: count(Status::Cached),
+            failed: count(Status::Failed),
+            skipped: count(Status::Skipped),
+            wall_s,
+            stages,
+        }
+    }
+}
+
 enum Msg {
     Done(usize, anyhow::Result<Done>, f64),
 }
@@ -236,13 +251,5 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
             error: errors[i].take(),
         })
         .collect();
-    let count = |s: Status| stages.iter().filter(|o| o.status == s).count();
-    Ok(Summary {
-        ran: count(Status::Ran),
-        cached: count(Status::Cached),
-        failed: count(Status::Failed),
-        skipped: count(Status::Skipped),
-        wall_s: started.elapsed().as_secs_f64(),
-        stages,
-    })
+    Ok(Summary::new(stages, started.elapsed().as_secs_f64()))
 }

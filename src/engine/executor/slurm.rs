@@ -637,15 +637,7 @@ fn summary(
             }
         })
         .collect();
-    let count = |s: Status| stages.iter().filter(|o| o.status == s).count();
-    Summary {
-        ran: count(Status::Ran),
-        cached: count(Status::Cached),
-        failed: count(Status::Failed),
-        skipped: count(Status::Skipped),
-        wall_s: started.elapsed().as_secs_f64(),
-        stages,
-    }
+    Summary::new(stages, started.elapsed().as_secs_f64())
 }
 
 /// `Slurm job 12_3 (array 12, index 3): FAILED, exit code 1:0; log …: <its last line>`.
