@@ -58,7 +58,13 @@ fn per_utterance(
     let noise: Vec<(NoiseFile, Vec<f32>)> = noise_rel
         .iter()
         .map(|r| {
-            let f = NoiseFile { path: r.clone(), sha256: String::new(), category: String::new(), group: String::new() };
+            let f = NoiseFile {
+                path: r.clone(),
+                sha256: String::new(),
+                category: String::new(),
+                group: String::new(),
+                decoder: None,
+            };
             Ok((f, audio.load(&noise_dir.join(r))?))
         })
         .collect::<anyhow::Result<_>>()?;

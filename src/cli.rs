@@ -682,6 +682,20 @@ fn submitted(
     Ok(0)
 }
 
+/// How many faults `run` and `ingest` print before pointing to the full list.
+const FAULTS_SHOWN: usize = 5;
+
+/// The first faults, one line each (stage, corpus, file, what, detail), and where the rest are.
+fn print_faults(first: &[(String, crate::error::Fault)], total: usize, rest: &str) {
+    eprintln!("{total} per-utterance fault(s) {rest}:");
+    for (stage, f) in first.iter().take(FAULTS_SHOWN) {
+        eprintln!("  {stage}: {}", f.line());
+    }
+    if total > FAULTS_SHOWN {
+        eprintln!("  … and {} more", total - FAULTS_SHOWN);
+    }
+}
+
 /// Publish, summarise and print the report tables of a finished run.
 fn finish_run(cli: &Cli, planned: &Planned, cache: &Cache, summary: &engine::Summary) -> anyhow::Result<i32> {
     let published = pipeline::publish(planned, cache, Path::new("."))?;
@@ -716,16 +730,17 @@ fn finish_run(cli: &Cli, planned: &Planned, cache: &Cache, summary: &engine::Sum
             summary.ran, summary.cached, summary.failed, summary.skipped, summary.wall_s
         );
         if faults > 0 {
-            eprintln!("{faults} per-utterance fault(s) recorded this run:");
-            let with_faults: Vec<_> =
-                summary.stages.iter().filter(|s| s.status == Status::Ran && s.faults > 0).collect();
-            for s in with_faults.iter().take(5) {
-                let f = cli.cache.join(&s.kind).join(&s.key).join("faults.json");
-                eprintln!("  {}: {} ({})", s.id, s.faults, f.display());
+            let mut first = Vec::new();
+            for s in summary.stages.iter().filter(|s| s.status == Status::Ran && s.faults > 0) {
+                let dir = cache.entry_dir(&s.kind, &s.key);
+                first.extend(engine::job::read_faults(&dir)?.into_iter().map(|f| (s.id.clone(), f)));
+                if first.len() >= FAULTS_SHOWN {
+                    break;
+                }
             }
-            if with_faults.len() > 5 {
-                eprintln!("  … and {} more stage(s); `--json` lists them all", with_faults.len() - 5);
-            }
+            let full = pipeline::faults_path(Path::new(""), Some(&planned.pipeline.pipeline.name), "");
+            let full = if full.is_file() { full.display().to_string() } else { "`--json`".into() };
+            print_faults(&first, faults, &format!("recorded this run; all of the pipeline's are in {full}"));
         }
     }
     let report = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
@@ -957,6 +972,13 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
         if let Some(m) = report[key].as_object().filter(|m| !m.is_empty()) {
             println!("  {what}: {}", m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "));
         }
+    }
+    let st = &planned.graph.stages[planned.manifests[name]];
+    let faults = engine::job::read_faults(&cache.entry_dir(st.kind, &st.key))?;
+    if !faults.is_empty() {
+        let first: Vec<_> = faults.iter().take(FAULTS_SHOWN).map(|f| (st.id.clone(), f.clone())).collect();
+        let full = pipeline::faults_path(Path::new(""), None, name);
+        print_faults(&first, faults.len(), &format!("(all of them: {})", full.display()));
     }
     if let Some(l) = report["leaked_speakers"].as_array().filter(|l| !l.is_empty()) {
         println!(

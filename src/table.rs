@@ -218,6 +218,10 @@ pub fn f64s(batch: &RecordBatch, name: &str) -> anyhow::Result<Vec<f64>> {
     Ok(column::<Float64Array>(batch, name)?.values().to_vec())
 }
 
+pub fn u32s(batch: &RecordBatch, name: &str) -> anyhow::Result<Vec<u32>> {
+    Ok(column::<arrow_array::UInt32Array>(batch, name)?.values().to_vec())
+}
+
 pub fn i64s(batch: &RecordBatch, name: &str) -> anyhow::Result<Vec<i64>> {
     Ok(column::<Int64Array>(batch, name)?.values().to_vec())
 }

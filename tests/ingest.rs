@@ -211,3 +211,128 @@ fn cross_corpus_pipeline_runs_unchanged_on_the_synthesised_corpora() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("IEMOCAP_ROOT"));
 }
+
+/// Stderr of a command that must succeed.
+fn stderr_of_success(ws: &Workspace, args: &[&str]) -> String {
+    let out = ws.cmd(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {err}");
+    err
+}
+
+/// A WAV header whose data chunk announces `announced` bytes, followed by `held` bytes of samples.
+fn wav_announcing(announced: u32, held: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(b"RIFF");
+    b.extend((36 + announced).to_le_bytes());
+    b.extend(b"WAVEfmt ");
+    b.extend(16u32.to_le_bytes());
+    b.extend(1u16.to_le_bytes()); // PCM
+    b.extend(1u16.to_le_bytes()); // mono
+    b.extend(16_000u32.to_le_bytes());
+    b.extend(32_000u32.to_le_bytes());
+    b.extend(2u16.to_le_bytes());
+    b.extend(16u16.to_le_bytes());
+    b.extend(b"data");
+    b.extend(announced.to_le_bytes());
+    b.extend(vec![0u8; held]);
+    b
+}
+
+#[test]
+fn every_bad_input_is_named_on_the_terminal_and_in_faults_csv() {
+    let ws = Workspace::new(3);
+    let src = ws.path().join("data/synth/generic_csv");
+    let root = ws.path().join("data/bad");
+    std::fs::create_dir_all(root.join("audio")).unwrap();
+    for e in std::fs::read_dir(src.join("audio")).unwrap().flatten() {
+        std::fs::copy(e.path(), root.join("audio").join(e.file_name())).unwrap();
+    }
+    let wav = std::fs::read(src.join("audio/spk0_happy_0.wav")).unwrap();
+    let ogg = std::fs::read(src.join("audio/tts0.ogg")).unwrap();
+    let mut magic = wav.clone();
+    magic[..4].copy_from_slice(b"JUNK");
+    let bad_audio: Vec<(&str, Vec<u8>)> = vec![
+        ("bad_trunc.wav", wav[..wav.len() / 2].to_vec()),
+        ("bad_zero.wav", Vec::new()),
+        ("bad_magic.wav", magic),
+        ("bad_text.wav", b"this is not audio\n".to_vec()),
+        // A damaged header that announces 1 GB: no 1 GB allocation, a fault.
+        ("bad_short.wav", wav_announcing(1_000_000_000, 100)),
+        ("bad_noise.mp3", (0..4000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        ("bad_ogg.ogg", ogg[..ogg.len() / 3].to_vec()),
+    ];
+    let mut csv = std::fs::read(src.join("manifest.csv")).unwrap();
+    for (name, bytes) in &bad_audio {
+        std::fs::write(root.join("audio").join(name), bytes).unwrap();
+        csv.extend(format!("audio/{name},happy,spk1,train,m\n").as_bytes());
+    }
+    csv.extend(b"audio/never_recorded.wav,sad,spk1,train,m\n");
+    let lines = csv.iter().filter(|&&b| b == b'\n').count();
+    csv.extend(b"audio/spk0_happy_0.wav,happy,spk0,train,f\n");
+    csv.extend(b"audio/spk0_sad_0.wav,sad\n");
+    std::fs::copy(src.join("audio/spk0_sad_0.wav"), root.join("audio/latin.wav")).unwrap();
+    csv.extend(b"audio/latin.wav,sad,Jos\xe9,train,m\n");
+    std::fs::write(root.join("manifest.csv"), &csv).unwrap();
+
+    let err = stderr_of_success(&ws, &["ingest", "--kind", "csv", "data/bad", "--name", "bad"]);
+    let faults = std::fs::read_to_string(ws.path().join("manifests/bad.faults.csv")).unwrap();
+    assert!(faults.starts_with("stage,corpus,utterance,file,what,detail\n"), "{faults}");
+    assert!(err.contains("manifests/bad.faults.csv"), "{err}");
+    let named = |what: &str, needle: &str| {
+        let row = faults.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}: {faults}"));
+        assert!(row.contains(what), "{needle}: {row}");
+    };
+    for (name, _) in &bad_audio {
+        named("unreadable audio", &format!("audio/{name}"));
+    }
+    named("truncated or corrupt WAV data", "bad_trunc.wav");
+    named("announces 1000000000 bytes", "bad_short.wav");
+    named("missing audio", "never_recorded.wav");
+    named("duplicate utterance", &format!("manifest.csv:{}", lines + 1));
+    named("malformed line", &format!("manifest.csv:{}", lines + 2));
+    named("not UTF-8", &format!("manifest.csv:{}", lines + 3));
+    // The terminal shows the first five (with file and what) and says how many more.
+    assert!(err.contains("audio/bad_trunc.wav: unreadable audio: "), "{err}");
+    let total = faults.lines().count() - 1;
+    assert!(err.contains(&format!("… and {} more", total - 5)), "{err}");
+    // Read as Latin-1, the speaker keeps its accent.
+    let b = table::read_parquet(&ws.path().join("manifests/bad.parquet")).unwrap();
+    assert!(table::strings(&b, "speaker").unwrap().iter().any(|s| s == "José"));
+
+    // Off-scheme CREMA-D names and malformed EmoEvaluation lines are faults naming file and line.
+    let cremad = ws.path().join("data/synth/cremad_a/AudioWAV");
+    std::fs::write(cremad.join("1001_DFA_ANG.wav"), &wav).unwrap();
+    std::fs::write(cremad.join("101_DFA_ANG_XX.wav"), &wav).unwrap();
+    let err = stderr_of_success(&ws, &["ingest", "--kind", "cremad", "data/synth/cremad_a", "--name", "c"]);
+    let faults = std::fs::read_to_string(ws.path().join("manifests/c.faults.csv")).unwrap();
+    for name in ["AudioWAV/1001_DFA_ANG.wav", "AudioWAV/101_DFA_ANG_XX.wav"] {
+        assert!(faults.contains(&format!("{name},unrecognised file name")), "{faults}");
+        assert!(err.contains(name), "{err}");
+    }
+    let eval = ws.path().join("data/synth/iemocap/IEMOCAP_full_release/Session1/dialog/EmoEvaluation");
+    let file = std::fs::read_dir(&eval).unwrap().flatten().find(|e| e.path().is_file()).unwrap().path();
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str("[1.0 - 2.0]\tSes01F_impro01_F099\n");
+    std::fs::write(&file, text).unwrap();
+    let err = stderr_of_success(&ws, &["ingest", "--kind", "iemocap", "data/synth/iemocap/IEMOCAP_full_release"]);
+    let rel = format!("Session1/dialog/EmoEvaluation/{}:{line}", file.file_name().unwrap().to_string_lossy());
+    let faults = std::fs::read_to_string(ws.path().join("manifests/iemocap.faults.csv")).unwrap();
+    assert!(faults.contains(&format!("{rel},malformed line")), "{faults}");
+    assert!(err.contains(&rel), "{err}");
+
+    // Whole-file problems stop the ingest with exit 2 and name the file (and line).
+    std::fs::write(root.join("manifest.csv"), "file,emotion\naudio/a.wav,happy\n").unwrap();
+    let out = ws.cmd(&["ingest", "--kind", "csv", "data/bad", "--name", "bad"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.csv:1: the header must name path"));
+    std::fs::remove_file(root.join("manifest.csv")).unwrap();
+    let out = ws.cmd(&["ingest", "--kind", "csv", "data/bad", "--name", "bad"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("data/bad/manifest.csv"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

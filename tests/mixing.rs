@@ -127,7 +127,7 @@ fn written_mixtures_meet_their_snr() {
                 let speech = audio.load(&ws.path().join(format!("data/synth/cremad_b/AudioWAV/{name}.wav"))).unwrap();
                 let cond = format!("{}.snr{}", noise_source_of(&noise_files[i], &f), target[i]);
                 let mixed =
-                    sertool::audio::read_wav(&ws.path().join(format!("mixed/a/{cond}/{name}.wav"))).unwrap().samples;
+                    sertool::audio::read_audio(&ws.path().join(format!("mixed/a/{cond}/{name}.wav"))).unwrap().samples;
                 let r = sertool::audio::mix::Recipe {
                     utterance: utts[i].clone(),
                     noise_file: String::new(),

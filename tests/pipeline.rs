@@ -73,7 +73,7 @@ fn touch_runs_nothing_and_an_edit_reruns_one_shard() {
     assert_eq!(s["ran"], 0, "touch caused {:?}", with_status(&s, "ran"));
 
     // Change the bytes: halve the amplitude.
-    let a = sertool::audio::read_wav(&wav).unwrap();
+    let a = sertool::audio::read_audio(&wav).unwrap();
     let quieter: Vec<f32> = a.samples.iter().map(|v| v * 0.5).collect();
     sertool::audio::write_wav16(&wav, &quieter, a.sample_rate).unwrap();
     let plan = ws.json(&["plan", "pipelines/demo.toml"]);

@@ -150,7 +150,7 @@ fn each_change_makes_exactly_its_dependents_stale() {
     let labels = sertool::table::opt_strings(&m, "label").unwrap();
     let i = (0..ids.len()).find(|&i| splits[i] == "test" && labels[i].is_some()).unwrap();
     let wav = ws.path().join("data/synth/cremad_a").join(&paths[i]);
-    let a = sertool::audio::read_wav(&wav).unwrap();
+    let a = sertool::audio::read_audio(&wav).unwrap();
     let quieter: Vec<f32> = a.samples.iter().map(|v| v * 0.5).collect();
     sertool::audio::write_wav16(&wav, &quieter, a.sample_rate).unwrap();
     let shard = format!("shard{:02}", sertool::corpus::shard_of(&ids[i], 8));

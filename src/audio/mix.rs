@@ -197,7 +197,13 @@ mod tests {
     }
 
     fn file() -> NoiseFile {
-        NoiseFile { path: "n.wav".into(), sha256: "x".into(), category: String::new(), group: String::new() }
+        NoiseFile {
+            path: "n.wav".into(),
+            sha256: "x".into(),
+            category: String::new(),
+            group: String::new(),
+            decoder: None,
+        }
     }
 
     proptest! {

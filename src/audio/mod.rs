@@ -1,6 +1,7 @@
-//! Audio in: WAV decoding (hound), downmix to mono, resampling to the pipeline rate (rubato), and the
-//! noise pools and SNR mixing built on them.
+//! Audio in: decoding (WAV by hound; FLAC, Ogg Vorbis and MP3 by symphonia, `decode`), downmix to mono,
+//! resampling to the pipeline rate (rubato), and the noise pools and SNR mixing built on them.
 
+pub mod decode;
 pub mod mix;
 pub mod noise;
 pub mod quality;
@@ -19,18 +20,42 @@ pub struct Audio {
     pub channels: u16,
 }
 
-/// Header facts of a WAV file, read without decoding the samples.
+pub use decode::Format;
+
+/// Header facts of an audio file, read without decoding the samples where the container says them.
 #[derive(Debug, Clone, Copy)]
-pub struct WavInfo {
+pub struct AudioInfo {
     pub sample_rate: u32,
     pub channels: u16,
     pub frames: u64,
 }
 
-pub fn wav_info(path: &Path) -> anyhow::Result<WavInfo> {
-    let r = hound::WavReader::open(path).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
-    let spec = r.spec();
-    Ok(WavInfo { sample_rate: spec.sample_rate, channels: spec.channels, frames: r.duration() as u64 })
+pub fn audio_info(path: &Path) -> anyhow::Result<AudioInfo> {
+    match format_of(path)? {
+        Format::Wav => {
+            let r =
+                hound::WavReader::open(path).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
+            let spec = r.spec();
+            // The header is read, not the samples: a file cut short shows as a data chunk that announces
+            // more bytes than the file holds.
+            let announced = r.len() as u64 * spec.bits_per_sample.div_ceil(8) as u64;
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if announced > size {
+                bail!(
+                    "{}: truncated or corrupt WAV data: the header announces {announced} bytes of samples, the file holds {size} bytes",
+                    path.display()
+                );
+            }
+            Ok(AudioInfo { sample_rate: spec.sample_rate, channels: spec.channels, frames: r.duration() as u64 })
+        }
+        f => decode::info(path, f),
+    }
+}
+
+fn format_of(path: &Path) -> anyhow::Result<Format> {
+    Format::of(path).with_context(|| {
+        format!("{}: not an audio file sertool reads (expected {})", path.display(), decode::EXTENSIONS.join(", "))
+    })
 }
 
 /// How multi-channel files become mono: the mean of all channels, or one channel (0-based).
@@ -50,20 +75,44 @@ impl ChannelPolicy {
     }
 }
 
-/// Decode a WAV file (PCM 8/16/24/32-bit or 32-bit float) and average its channels to mono.
-pub fn read_wav(path: &Path) -> anyhow::Result<Audio> {
-    read_wav_with(path, ChannelPolicy::Mean)
+/// Decode an audio file (WAV PCM 8/16/24/32-bit or 32-bit float, FLAC, Ogg Vorbis, MP3) and average
+/// its channels to mono.
+pub fn read_audio(path: &Path) -> anyhow::Result<Audio> {
+    read_audio_with(path, ChannelPolicy::Mean)
 }
 
-/// Decode a WAV file and make it mono by `policy`.
-pub fn read_wav_with(path: &Path, policy: ChannelPolicy) -> anyhow::Result<Audio> {
-    let file = std::io::BufReader::new(
-        std::fs::File::open(path).with_context(|| format!("{}: not a readable WAV file", path.display()))?,
-    );
-    let mut r = hound::WavReader::new(file).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
+/// Decode an audio file and make it mono by `policy`.
+pub fn read_audio_with(path: &Path, policy: ChannelPolicy) -> anyhow::Result<Audio> {
+    let format = format_of(path)?;
+    let (interleaved, sample_rate, channels) = match format {
+        Format::Wav => read_wav_interleaved(path)?,
+        f => {
+            let d = decode::decode(path, f)?;
+            (d.interleaved, d.sample_rate, d.channels)
+        }
+    };
+    if interleaved.is_empty() {
+        bail!("{}: the {} file holds no samples", path.display(), format.name());
+    }
+    let ch = channels.max(1) as usize;
+    let samples = match policy {
+        _ if ch == 1 => interleaved,
+        ChannelPolicy::Mean => interleaved.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect(),
+        ChannelPolicy::Pick(k) if (k as usize) < ch => interleaved.chunks_exact(ch).map(|f| f[k as usize]).collect(),
+        ChannelPolicy::Pick(k) => bail!("{}: channel {k} asked for, but the file has {ch} channel(s)", path.display()),
+    };
+    Ok(Audio { samples, sample_rate, channels })
+}
+
+/// A WAV file's samples, interleaved, with its rate and channel count.
+fn read_wav_interleaved(path: &Path) -> anyhow::Result<(Vec<f32>, u32, u16)> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
+    // A damaged header may announce gigabytes: never reserve more than the file can hold.
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut r = hound::WavReader::new(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: not a readable WAV file", path.display()))?;
     let spec = r.spec();
-    let ch = spec.channels.max(1) as usize;
-    let interleaved: Vec<f32> = match decode_bulk(r, spec) {
+    let interleaved: Vec<f32> = match decode_bulk(r, spec, file_len) {
         Ok(Some(x)) => x,
         Ok(None) => {
             // A layout the bulk path does not take (24-bit): hound's per-sample reader.
@@ -73,21 +122,16 @@ pub fn read_wav_with(path: &Path, policy: ChannelPolicy) -> anyhow::Result<Audio
         }
         Err(e) => return Err(e).with_context(|| format!("{}: truncated or corrupt WAV data", path.display())),
     };
-    if interleaved.is_empty() {
-        bail!("{}: the WAV file holds no samples", path.display());
-    }
-    let samples = match policy {
-        _ if ch == 1 => interleaved,
-        ChannelPolicy::Mean => interleaved.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect(),
-        ChannelPolicy::Pick(k) if (k as usize) < ch => interleaved.chunks_exact(ch).map(|f| f[k as usize]).collect(),
-        ChannelPolicy::Pick(k) => bail!("{}: channel {k} asked for, but the file has {ch} channel(s)", path.display()),
-    };
-    Ok(Audio { samples, sample_rate: spec.sample_rate, channels: spec.channels })
+    Ok((interleaved, spec.sample_rate, spec.channels))
 }
 
 /// Read the whole data chunk at once and convert it (hound's per-sample iterator costs about half of a
 /// decode + mix). None for sample layouts handled by [`decode_per_sample`].
-fn decode_bulk<R: std::io::Read>(r: hound::WavReader<R>, spec: hound::WavSpec) -> anyhow::Result<Option<Vec<f32>>> {
+fn decode_bulk<R: std::io::Read>(
+    r: hound::WavReader<R>,
+    spec: hound::WavSpec,
+    file_len: u64,
+) -> anyhow::Result<Option<Vec<f32>>> {
     use std::io::Read;
     let bytes_per_sample = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Int, 8) => 1,
@@ -96,7 +140,7 @@ fn decode_bulk<R: std::io::Read>(r: hound::WavReader<R>, spec: hound::WavSpec) -
         _ => return Ok(None),
     };
     let n = r.len() as usize;
-    let mut bytes = Vec::with_capacity(n * bytes_per_sample);
+    let mut bytes = Vec::with_capacity((n * bytes_per_sample).min(file_len as usize));
     r.into_inner().take((n * bytes_per_sample) as u64).read_to_end(&mut bytes)?;
     anyhow::ensure!(
         bytes.len() == n * bytes_per_sample,
@@ -137,10 +181,15 @@ pub fn write_wav16(path: &Path, samples: &[f32], sample_rate: u32) -> anyhow::Re
         hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("creating {}", path.display()))?;
     for &s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
+        w.write_sample(quantize16(s))?;
     }
     w.finalize()?;
     Ok(())
+}
+
+/// A sample in [-1, 1] as 16-bit PCM, as every 16-bit file sertool writes stores it.
+pub fn quantize16(s: f32) -> i16 {
+    (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }
 
 /// Write mono 32-bit float WAV: what `sertool mix --write-wav` writes, bit for bit what features see.
@@ -226,7 +275,7 @@ impl AudioIn {
 
 /// Decode, make mono and bring to the pipeline's sample rate.
 pub fn load_mono(path: &Path, rate: u32, policy: ChannelPolicy) -> anyhow::Result<Vec<f32>> {
-    let a = read_wav_with(path, policy)?;
+    let a = read_audio_with(path, policy)?;
     resample(&a.samples, a.sample_rate, rate).with_context(|| format!("{}: resampling", path.display()))
 }
 
@@ -270,15 +319,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.wav");
         write_wav16(&p, &[0.0, 0.5, -0.5], 16_000).unwrap();
-        let a = read_wav(&p).unwrap();
+        let a = read_audio(&p).unwrap();
         assert_eq!(a.samples.len(), 3);
         assert!((a.samples[1] - 0.5).abs() < 1e-4);
         let empty = dir.path().join("e.wav");
         write_wav16(&empty, &[], 16_000).unwrap();
-        let err = read_wav(&empty).unwrap_err().to_string();
+        let err = read_audio(&empty).unwrap_err().to_string();
         assert!(err.contains("e.wav") && err.contains("no samples"), "{err}");
         std::fs::write(dir.path().join("x.wav"), b"not a wav").unwrap();
-        assert!(read_wav(&dir.path().join("x.wav")).unwrap_err().to_string().contains("x.wav"));
+        assert!(read_audio(&dir.path().join("x.wav")).unwrap_err().to_string().contains("x.wav"));
     }
 }
 
@@ -314,7 +363,7 @@ mod decode_tests {
         for (bits, float) in [(8, false), (16, false), (24, false), (32, false), (32, true)] {
             let p = dir.path().join(format!("{bits}{float}.wav"));
             write(&p, bits, float, 1, &frames, 16_000);
-            let a = read_wav(&p).unwrap();
+            let a = read_audio(&p).unwrap();
             let tol = if bits == 8 { 0.01 } else { 1e-4 };
             for (x, f) in a.samples.iter().zip(&frames) {
                 assert!((*x as f64 - f[0]).abs() < tol, "{bits}-bit: {x} vs {}", f[0]);
@@ -327,11 +376,11 @@ mod decode_tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("st.wav");
         write(&p, 16, false, 2, &[vec![0.5, -0.25], vec![0.25, 0.25]], 44_100);
-        let mean = read_wav_with(&p, ChannelPolicy::Mean).unwrap();
+        let mean = read_audio_with(&p, ChannelPolicy::Mean).unwrap();
         assert!((mean.samples[0] - 0.125).abs() < 1e-3 && mean.channels == 2);
-        let right = read_wav_with(&p, ChannelPolicy::Pick(1)).unwrap();
+        let right = read_audio_with(&p, ChannelPolicy::Pick(1)).unwrap();
         assert!((right.samples[0] + 0.25).abs() < 1e-3);
-        let err = read_wav_with(&p, ChannelPolicy::Pick(2)).unwrap_err().to_string();
+        let err = read_audio_with(&p, ChannelPolicy::Pick(2)).unwrap_err().to_string();
         assert!(err.contains("st.wav") && err.contains("2 channel"), "{err}");
         assert_eq!(ChannelPolicy::parse("channel:3"), Some(ChannelPolicy::Pick(3)));
         assert_eq!(ChannelPolicy::parse("left"), None);
@@ -352,7 +401,7 @@ mod decode_tests {
         let empty = dir.path().join("empty.wav");
         std::fs::write(&empty, b"").unwrap();
         for p in [&cut, &headless, &text, &empty] {
-            let err = format!("{:#}", read_wav(p).unwrap_err());
+            let err = format!("{:#}", read_audio(p).unwrap_err());
             assert!(err.contains(&p.file_name().unwrap().to_string_lossy().to_string()), "{err}");
         }
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::user_error;
 use crate::rng::stable_u64;
 use crate::util::csv;
-use crate::util::fs::{find_files, list_dir, Entries};
+use crate::util::fs::{find_audio_files, list_dir, Entries};
 
 /// A noise source of the pipeline (`[noise.<name>]`), resolved: its layout, root and pool split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +60,9 @@ pub struct NoiseFile {
     /// ESC-50 fold, WHAM! split ("tr", "cv", "tt").
     #[serde(default)]
     pub group: String,
+    /// The decoder of a file that is not WAV (`Format::decoder`), so it is part of the pool's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,12 +71,12 @@ pub struct NoisePools {
     pub test: Vec<NoiseFile>,
 }
 
-/// Every `*.wav` under `root` (recursively, sorted, macOS `._*` litter skipped), relative paths.
-pub fn list_wavs(root: &Path) -> std::io::Result<Vec<String>> {
+/// Every audio file under `root` (recursively, sorted, macOS `._*` litter skipped), relative paths.
+pub fn list_audio(root: &Path) -> std::io::Result<Vec<String>> {
     if !root.is_dir() {
         return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"));
     }
-    Ok(find_files(root, "", ".wav"))
+    Ok(find_audio_files(root, ""))
 }
 
 /// A file of a source before hashing: (relative path, category, group).
@@ -96,7 +99,7 @@ pub fn list_source(src: &NoiseSource) -> anyhow::Result<Vec<Listed>> {
                 if !root.join(s).is_dir() {
                     return Err(err(format!("{} has no {s}/ folder (is this MUSAN?)", root.display())));
                 }
-                for rel in find_files(root, s, ".wav") {
+                for rel in find_audio_files(root, s) {
                     // musan/<subset>/<source>/<file>.wav
                     let source = rel.split('/').nth(1).unwrap_or("").to_string();
                     out.push((rel, format!("{s}/{source}"), String::new()));
@@ -155,7 +158,7 @@ pub fn list_source(src: &NoiseSource) -> anyhow::Result<Vec<Listed>> {
         "wham" => {
             let mut out = Vec::new();
             for split in ["tr", "cv", "tt"] {
-                for rel in find_files(root, &format!("wham_noise/{split}"), ".wav") {
+                for rel in find_audio_files(root, &format!("wham_noise/{split}")) {
                     out.push((rel, "wham".to_string(), split.to_string()));
                 }
             }
@@ -164,7 +167,7 @@ pub fn list_source(src: &NoiseSource) -> anyhow::Result<Vec<Listed>> {
             }
             out
         }
-        _ => list_wavs(root)
+        _ => list_audio(root)
             .map_err(|e| err(format!("listing {}: {e}", root.display())))?
             .into_iter()
             .map(|rel| {
@@ -240,6 +243,7 @@ mod tests {
                 sha256: format!("{i}"),
                 category: format!("c{}", i % 3),
                 group: format!("{}", 1 + i % 5),
+                decoder: None,
             })
             .collect()
     }

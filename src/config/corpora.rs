@@ -27,6 +27,9 @@ pub(crate) struct RawCorpus {
     /// Make every ingest problem (missing or unlabeled file, unreadable audio) fatal.
     #[serde(default)]
     strict: bool,
+    /// CREMA-D: which of its audio folders to read, "wav" (AudioWAV, default) or "mp3" (AudioMP3).
+    #[serde(default)]
+    audio: Option<Spanned<String>>,
 }
 
 /// How utterances are split into train / dev / test. Every method is speaker-independent.
@@ -102,6 +105,8 @@ pub struct Corpus {
     /// CREMA-D label source: "acted" or "voice_vote".
     pub label_source: String,
     pub strict: bool,
+    /// CREMA-D: "wav" (AudioWAV) or "mp3" (AudioMP3).
+    pub audio: String,
 }
 
 /// The 4-class default mapping for a corpus kind (method.md, "Unified label space").
@@ -208,9 +213,31 @@ pub(crate) fn resolve_corpora(
                 v.clone()
             }
         };
+        let audio = match &c.audio {
+            None => "wav".to_string(),
+            Some(a) => {
+                let v = a.get_ref();
+                if kind != "cremad" || !["wav", "mp3"].contains(&v.as_str()) {
+                    return Err(at(
+                        a.span().start,
+                        format!("corpus \"{name}\": audio \"{v}\" (expected \"wav\" or \"mp3\", CREMA-D only)"),
+                    ));
+                }
+                v.clone()
+            }
+        };
         corpora.insert(
             name.clone(),
-            Corpus { name: name.clone(), kind: kind.clone(), root, label_map, split, label_source, strict: c.strict },
+            Corpus {
+                name: name.clone(),
+                kind: kind.clone(),
+                root,
+                label_map,
+                split,
+                label_source,
+                strict: c.strict,
+                audio,
+            },
         );
     }
     Ok(corpora)

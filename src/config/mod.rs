@@ -215,6 +215,12 @@ impl Pipeline {
             split,
             label_source: "acted".into(),
             strict,
+            // CREMA-D re-distributions often ship only AudioMP3.
+            audio: if kind == "cremad" && !root.join("AudioWAV").is_dir() && root.join("AudioMP3").is_dir() {
+                "mp3".into()
+            } else {
+                "wav".into()
+            },
         };
         Ok(Pipeline {
             file: PathBuf::from(format!("<ingest {}>", root.display())),
@@ -245,7 +251,7 @@ impl Pipeline {
             "labels": self.labels,
             "corpora": self.corpora.values().map(|c| (c.name.clone(), serde_json::json!({
                 "kind": c.kind, "root": c.root.display().to_string(), "label_map": c.label_map, "split": c.split,
-                "label_source": c.label_source, "strict": c.strict,
+                "label_source": c.label_source, "strict": c.strict, "audio": c.audio,
             }))).collect::<serde_json::Map<_, _>>(),
             "noise": self.noise.values().map(|n| (n.name.clone(), serde_json::json!({
                 "kind": n.kind, "root": n.root.display().to_string(), "test_fraction": n.test_fraction, "seed": n.seed,

@@ -1,5 +1,6 @@
-//! CREMA-D: `AudioWAV/<ActorID>_<Sentence>_<Emotion>_<Level>.wav` plus `VideoDemographics.csv`
-//! (sex per actor). The acted emotion in the file name is the label.
+//! CREMA-D: `AudioWAV/<ActorID>_<Sentence>_<Emotion>_<Level>.wav` (or `AudioMP3/….mp3` with
+//! `audio = "mp3"`) plus `VideoDemographics.csv` (sex per actor). The acted emotion in the file name is
+//! the label.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,9 +17,9 @@ pub const EMOTIONS: [&str; 6] = ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"];
 pub const LEVELS: [&str; 4] = ["LO", "MD", "HI", "XX"];
 
 /// The parts of a CREMA-D file name, or why it is not one
-/// (`^\d{4}_[A-Z]{3}_[A-Z]{3}_(LO|MD|HI|XX)\.wav$`).
+/// (`^\d{4}_[A-Z]{3}_[A-Z]{3}_(LO|MD|HI|XX)\.(wav|mp3)$`).
 pub fn parse_name(name: &str) -> Result<(String, String, String, String), String> {
-    let stem = name.strip_suffix(".wav").ok_or("does not end in .wav")?;
+    let stem = name.strip_suffix(".wav").or_else(|| name.strip_suffix(".mp3")).ok_or("does not end in .wav")?;
     let parts: Vec<&str> = stem.split('_').collect();
     if parts.len() != 4 {
         return Err("expected <ActorID>_<Sentence>_<Emotion>_<Level>.wav".into());
@@ -39,7 +40,8 @@ pub fn parse_name(name: &str) -> Result<(String, String, String, String), String
 
 /// A metadata CSV file, or a "missing metadata" fault saying what is lost without it.
 fn read_metadata(path: &Path, corpus: &str, consequence: &str, faults: &mut Vec<Fault>) -> Option<Table> {
-    let text = match std::fs::read_to_string(path) {
+    let rel = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let text = match super::read_text(path, corpus, &rel, faults) {
         Ok(t) => t,
         Err(e) => {
             faults.push(file_fault(
@@ -128,13 +130,15 @@ fn vote_code(letter: &str) -> Option<&'static str> {
 
 pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     let mut s = Scan::new(&corpus.name);
-    let audio_dir = corpus.root.join("AudioWAV");
+    let (folder, ext) = if corpus.audio == "mp3" { ("AudioMP3", ".mp3") } else { ("AudioWAV", ".wav") };
+    let audio_dir = corpus.root.join(folder);
     let names = list_dir(&audio_dir, Entries::All).map_err(|e| {
-        crate::error::user_error(format!(
-            "corpus \"{}\": cannot list {}: {e} (is this a CREMA-D folder?)",
-            corpus.name,
-            audio_dir.display()
-        ))
+        let hint = if folder == "AudioWAV" && corpus.root.join("AudioMP3").is_dir() {
+            "; this copy has AudioMP3: set audio = \"mp3\" in the corpus table"
+        } else {
+            " (is this a CREMA-D folder?)"
+        };
+        crate::error::user_error(format!("corpus \"{}\": cannot list {}: {e}{hint}", corpus.name, audio_dir.display()))
     })?;
     let demo_path = corpus.root.join("VideoDemographics.csv");
     let demographics = read_demographics(&demo_path, &corpus.name, &mut s.faults);
@@ -149,18 +153,18 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     };
 
     for name in names {
-        if name.starts_with("._") || !name.to_ascii_lowercase().ends_with(".wav") {
+        if name.starts_with("._") || !name.to_ascii_lowercase().ends_with(ext) {
             continue;
         }
         let (actor, _sentence, emotion, _level) = match parse_name(&name) {
             Ok(p) => p,
             Err(why) => {
-                s.faults.push(file_fault(&corpus.name, format!("AudioWAV/{name}"), "unrecognised file name", why));
+                s.faults.push(file_fault(&corpus.name, format!("{folder}/{name}"), "unrecognised file name", why));
                 continue;
             }
         };
-        let stem = name.trim_end_matches(".wav");
-        let mut u = Utterance::new(&corpus.name, stem, &corpus.root, format!("AudioWAV/{name}"));
+        let stem = crate::audio::decode::strip_audio_ext(&name);
+        let mut u = Utterance::new(&corpus.name, stem, &corpus.root, format!("{folder}/{name}"));
         u.speaker = actor.clone();
         if let Some((sex, age)) = demographics.get(&actor) {
             u.gender = sex.clone();

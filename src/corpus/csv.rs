@@ -13,7 +13,7 @@ pub const FILE: &str = "manifest.csv";
 pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
     let mut s = Scan::new(&corpus.name);
     let path = corpus.root.join(FILE);
-    let text = std::fs::read_to_string(&path)
+    let text = super::read_text(&path, &corpus.name, FILE, &mut s.faults)
         .map_err(|e| crate::error::user_error(format!("corpus \"{}\": {}: {e}", corpus.name, path.display())))?;
     s.metadata_files.push((FILE.into(), path.clone()));
     let table =
@@ -47,11 +47,12 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
             continue;
         }
         let rel = f[c_path].trim().to_string();
-        if !seen.insert(rel.clone()) {
+        // The id is the path without its audio extension, so a.wav and a.flac are one utterance twice.
+        let native_id = crate::audio::decode::strip_audio_ext(&rel).to_string();
+        if !seen.insert(native_id.clone()) {
             s.faults.push(file_fault(&corpus.name, format!("{FILE}:{line}"), "duplicate utterance", rel));
             continue;
         }
-        let native_id = rel.trim_end_matches(".wav").to_string();
         let mut u = Utterance::new(&corpus.name, &native_id, &corpus.root, rel);
         u.native_label = f[c_label].trim().to_string();
         u.speaker = f[c_speaker].trim().to_string();

@@ -90,8 +90,8 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
             .collect();
         for f in files {
             let rel = format!("{eval_dir}/{f}");
-            let text = match std::fs::read(root.join(&rel)) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            let text = match super::read_text(&root.join(&rel), &corpus.name, &rel, &mut s.faults) {
+                Ok(t) => t,
                 Err(e) => {
                     s.faults.push(file_fault(&corpus.name, &rel, "unreadable label file", e.to_string()));
                     continue;

@@ -11,7 +11,7 @@ pub mod ravdess;
 pub mod synth;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,15 @@ pub struct Utterance {
 pub const NOT_SPEECH: &str = "song, not speech";
 
 impl Utterance {
+    /// The audio's identity in stage keys: its content hash, and for a file that is not WAV the decoder
+    /// that turns it into samples (WAV keys are the bare hash, as before other formats were read).
+    pub fn audio_key(&self) -> std::borrow::Cow<'_, str> {
+        match crate::audio::Format::of(Path::new(&self.rel_path)).and_then(|f| f.decoder()) {
+            None => std::borrow::Cow::Borrowed(&self.content_hash),
+            Some(d) => std::borrow::Cow::Owned(format!("{} {d}", self.content_hash)),
+        }
+    }
+
     /// The same audio with everything a label says removed (native and unified label, drop reason,
     /// dimensional attributes): what an unlabeled-target stage may carry.
     pub fn without_labels(&self) -> Utterance {
@@ -187,6 +196,28 @@ fn hash_audio(s: &mut Scan, fp: &Fingerprints) {
 }
 
 /// A fault about a file rather than an utterance.
+/// A label or metadata file as text: UTF-8, or where it is not, Latin-1 (one character per byte, what
+/// older corpus tools wrote), with a fault naming the file and its first line that is not UTF-8, so a
+/// name with an accent neither stops the ingest nor passes unnoticed.
+pub(crate) fn read_text(path: &Path, corpus: &str, rel: &str, faults: &mut Vec<Fault>) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let at = std::str::from_utf8(&bytes).map_or_else(|e| e.valid_up_to(), |_| 0);
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            faults.push(file_fault(
+                corpus,
+                format!("{rel}:{line}"),
+                "not UTF-8",
+                "read as Latin-1 (ISO-8859-1); check the names and labels on this line, or save the file as UTF-8",
+            ));
+            Ok(bytes.iter().map(|&b| b as char).collect())
+        }
+    }
+}
+
 pub fn file_fault(corpus: &str, file: impl Into<String>, what: &str, detail: impl Into<String>) -> Fault {
     Fault {
         corpus: corpus.into(),

@@ -32,7 +32,7 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
             root.display()
         ))
     })?;
-    let text = std::fs::read_to_string(root.join(label_rel))
+    let text = super::read_text(&root.join(label_rel), &corpus.name, label_rel, &mut s.faults)
         .map_err(|e| crate::error::user_error(format!("{}: {e}", root.join(label_rel).display())))?;
     s.metadata_files.push((label_rel.to_string(), root.join(label_rel)));
     let partition = match PARTITION_FILES.iter().find(|f| root.join(f).is_file()) {

@@ -180,11 +180,17 @@ pub fn run_task(doc: &JobDoc, work: impl FnOnce(&JobDoc) -> anyhow::Result<usize
 
 /// How many faults a finished stage output recorded (its `faults.json`).
 pub fn count_faults(out: &Path) -> anyhow::Result<usize> {
+    Ok(read_faults(out)?.len())
+}
+
+/// The faults a finished stage output recorded (none when it has no `faults.json`).
+pub fn read_faults(out: &Path) -> anyhow::Result<Vec<Fault>> {
     let path = out.join("faults.json");
-    if !path.is_file() {
-        return Ok(0);
-    }
-    let faults: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&path)?).with_context(|| format!("reading {}", path.display()))?;
-    Ok(faults.len())
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a list of faults (damaged cache entry?)", path.display()))
 }

@@ -8,7 +8,7 @@
 //! utterances' content hashes only, so editing one WAV reruns one shard per condition.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -36,7 +36,7 @@ pub struct Planned {
 
 /// Content identity of a set of utterances (ids and audio hashes), for shard keys.
 fn audio_identity<'a>(utts: impl Iterator<Item = &'a Utterance>) -> String {
-    let v: Vec<(&str, &str)> = utts.map(|u| (u.id.as_str(), u.content_hash.as_str())).collect();
+    let v: Vec<(&str, std::borrow::Cow<str>)> = utts.map(|u| (u.id.as_str(), u.audio_key())).collect();
     hash_serialized(&v)
 }
 
@@ -434,11 +434,14 @@ impl UnlabeledShards<'_> {
 
 /// Copy a cached file to a user-facing folder, atomically, only when its content differs.
 fn publish_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
-    let bytes = std::fs::read(src)?;
-    if std::fs::read(dest).ok().as_deref() == Some(&bytes[..]) {
+    publish_bytes(&std::fs::read(src)?, dest)
+}
+
+fn publish_bytes(bytes: &[u8], dest: &Path) -> anyhow::Result<()> {
+    if std::fs::read(dest).ok().as_deref() == Some(bytes) {
         return Ok(());
     }
-    crate::engine::atomic::write_atomic(dest, &bytes)
+    crate::engine::atomic::write_atomic(dest, bytes)
 }
 
 /// The files of a report entry that are published to reports/<name>/ (plots/ as well).
@@ -491,6 +494,10 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             publish_file(&dir.join(src), &dest)?;
             written.push(dest.display().to_string());
         }
+        let faults = crate::engine::job::read_faults(&dir)?;
+        let dest = faults_path(workdir, None, name);
+        publish_bytes(crate::error::faults_csv(faults.iter().map(|f| (st.id.as_str(), f))).as_bytes(), &dest)?;
+        written.push(dest.display().to_string());
     }
     // Checkpoints, for `sertool predict`: models/<pipeline>/<model>/<train corpora>[/to-<target>]/seed<N>/.
     for (info, &idx) in &planned.trains {
@@ -518,8 +525,29 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             written.push(dest.join(f).display().to_string());
         }
         written.extend(publish_plots(&dir.join("plots"), &dest.join("plots"))?);
+        // Every fault of every stage of the pipeline, in graph order.
+        let mut rows = Vec::new();
+        for s in &planned.graph.stages {
+            if cache.is_complete(s.kind, &s.key) {
+                for f in crate::engine::job::read_faults(&cache.entry_dir(s.kind, &s.key))? {
+                    rows.push((s.id.clone(), f));
+                }
+            }
+        }
+        let path = dest.join("faults.csv");
+        publish_bytes(crate::error::faults_csv(rows.iter().map(|(s, f)| (s.as_str(), f))).as_bytes(), &path)?;
+        written.push(path.display().to_string());
     }
     Ok(written)
+}
+
+/// Where the full list of a pipeline's faults is published: reports/<name>/faults.csv, or for a
+/// corpus manifests/<corpus>.faults.csv.
+pub fn faults_path(workdir: &Path, report: Option<&str>, corpus: &str) -> PathBuf {
+    match report {
+        Some(name) => workdir.join("reports").join(name).join("faults.csv"),
+        None => workdir.join("manifests").join(format!("{corpus}.faults.csv")),
+    }
 }
 
 /// `sertool mix --write-wav DIR`: write every mixture the pipeline's recipes describe, as 32-bit float

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{fault, hash_serialized, write_json, Work};
-use crate::audio::wav_info;
+use crate::audio::audio_info;
 use crate::config::{Corpus, Pipeline};
 use crate::corpus::Scan;
 use crate::engine::{StageCtx, StageSpec};
@@ -41,6 +41,15 @@ pub fn spec(p: &Pipeline, c: &Corpus, scan: Arc<Scan>) -> StageSpec {
     });
     let mut inputs = BTreeMap::new();
     inputs.insert("scan".to_string(), hash_serialized(&(&scan.utterances, &scan.faults)));
+    // Durations of FLAC/Ogg/MP3 files come from their decoder (WAV keys stay as they were).
+    let decoders: BTreeSet<&str> = scan
+        .utterances
+        .iter()
+        .filter_map(|u| crate::audio::Format::of(Path::new(&u.rel_path)).and_then(|f| f.decoder()))
+        .collect();
+    if !decoders.is_empty() {
+        inputs.insert("decoders".to_string(), decoders.into_iter().collect::<Vec<_>>().join(", "));
+    }
     for (f, h) in &scan.metadata_hashes {
         inputs.insert(format!("file:{f}"), h.clone());
     }
@@ -59,8 +68,8 @@ impl Work for Job {
     fn run(&self, ctx: &StageCtx) -> anyhow::Result<Vec<Fault>> {
         let scan = &self.scan;
         let mut faults = scan.faults.clone();
-        let infos: Vec<Result<crate::audio::WavInfo, anyhow::Error>> =
-            scan.utterances.par_iter().map(|u| wav_info(&u.path)).collect();
+        let infos: Vec<Result<crate::audio::AudioInfo, anyhow::Error>> =
+            scan.utterances.par_iter().map(|u| audio_info(&u.path)).collect();
         let mut duration = Vec::new();
         let mut rate = Vec::new();
         let mut channels = Vec::new();
@@ -68,7 +77,7 @@ impl Work for Job {
             match info {
                 Ok(i) => {
                     if i.frames == 0 {
-                        faults.push(fault(u, &scan.corpus, "empty audio", "the WAV file holds no samples"));
+                        faults.push(fault(u, &scan.corpus, "empty audio", "the audio file holds no samples"));
                     }
                     duration.push(i.frames as f64 / i.sample_rate.max(1) as f64);
                     rate.push(i.sample_rate);

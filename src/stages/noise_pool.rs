@@ -32,8 +32,11 @@ pub fn spec(n: &NoiseSource, fp: &Fingerprints) -> anyhow::Result<StageSpec> {
         .into_iter()
         .zip(fp.content_hashes(&paths))
         .map(|((path, category, group), h)| {
-            h.map(|sha256| NoiseFile { path: path.clone(), sha256, category, group })
-                .map_err(|e| user_error(format!("noise \"{name}\": {}: {e}", n.root.join(&path).display())))
+            h.map(|sha256| {
+                let decoder = crate::audio::Format::of(Path::new(&path)).and_then(|f| f.decoder()).map(String::from);
+                NoiseFile { path: path.clone(), sha256, category, group, decoder }
+            })
+            .map_err(|e| user_error(format!("noise \"{name}\": {}: {e}", n.root.join(&path).display())))
         })
         .collect::<anyhow::Result<_>>()?;
     let split = split_pools(&files, n);

@@ -1,4 +1,4 @@
-//! CSV reading, the one way sertool splits a CSV file (corpus label and metadata files, the generic
+//! CSV reading and writing, the one way sertool splits a CSV file (corpus label and metadata files, the generic
 //! corpus manifest, ESC-50's meta): the `csv` crate, so quoted fields, embedded commas and line breaks,
 //! `""` escapes, CRLF or LF line ends and a leading UTF-8 byte-order mark are all handled. Rows may have
 //! any number of fields; each caller checks them against its header and says which line was wrong.
@@ -73,6 +73,17 @@ pub fn parse(text: &str, origin: &Path) -> anyhow::Result<Table> {
     let mut records = records.into_iter();
     let header = records.next().map(|r| r.fields).unwrap_or_default();
     Ok(Table { header, rows: records.collect() })
+}
+
+/// A CSV document of `header` and `rows`, quoted where a field needs it (commas, quotes, line breaks).
+pub fn write(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = ::csv::WriterBuilder::new().terminator(::csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    // Writing to memory cannot fail; a field that is not UTF-8 cannot occur (they are Strings).
+    let _ = w.write_record(header);
+    for r in rows {
+        let _ = w.write_record(&r);
+    }
+    String::from_utf8_lossy(&w.into_inner().unwrap_or_default()).into_owned()
 }
 
 #[cfg(test)]

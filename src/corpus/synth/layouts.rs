@@ -57,6 +57,9 @@ fn write_clips(root: &Path, clips: &[Clip], seed: u64) -> anyhow::Result<()> {
                 w.write_sample(v / 2)?;
             }
             w.finalize()?;
+        } else if c.rel.ends_with(".flac") {
+            let q: Vec<i16> = x.iter().map(|&s| crate::audio::quantize16(s)).collect();
+            super::flac::write_flac16(&path, &q, 1, c.rate)?;
         } else {
             write_wav16(&path, &x, c.rate)?;
         }
@@ -312,7 +315,20 @@ fn emodb(dir: &Path, seed: u64) -> anyhow::Result<GroundTruth> {
     Ok(truth)
 }
 
-/// The generic CSV: `manifest.csv` (path,label,speaker,split,gender) and `audio/*.wav`; splits by speaker.
+/// Real speech (espeak-ng) as re-distributions ship it, encoded by libsndfile
+/// (tools/compressed_audio_fixtures.py): (file name in the corpus, bytes).
+const COMPRESSED: [(&str, &[u8]); 6] = [
+    ("tts0.ogg", include_bytes!("../../../tests/data/audio/tts_en_44k_stereo.ogg")),
+    ("tts1.ogg", include_bytes!("../../../tests/data/audio/tts_de_48k_mono.ogg")),
+    ("tts2.mp3", include_bytes!("../../../tests/data/audio/tts_en_44k_stereo.mp3")),
+    ("tts3.mp3", include_bytes!("../../../tests/data/audio/tts_en_48k_mono.mp3")),
+    ("tts4.flac", include_bytes!("../../../tests/data/audio/tts_en_22k_mono.flac")),
+    ("tts5.flac", include_bytes!("../../../tests/data/audio/tts_fr_16k_stereo.flac")),
+];
+
+/// The generic CSV: `manifest.csv` (path,label,speaker,split,gender) and `audio/`, in mixed formats as
+/// collected corpora are: WAV, FLAC (every clip k = 1, written by `flac.rs`) and one train speaker of
+/// real TTS speech in Ogg Vorbis, MP3 and FLAC at 16–48 kHz, mono and stereo. Splits by speaker.
 fn generic_csv(dir: &Path, seed: u64) -> anyhow::Result<GroundTruth> {
     let root = dir.join("generic_csv");
     let mut truth = GroundTruth::new("generic_csv", "csv");
@@ -322,7 +338,7 @@ fn generic_csv(dir: &Path, seed: u64) -> anyhow::Result<GroundTruth> {
     for (s, split) in splits.iter().enumerate() {
         for label in ["neutral", "happy", "angry", "sad", "bored"] {
             for k in 0..3 {
-                let rel = format!("audio/spk{s}_{label}_{k}.wav");
+                let rel = format!("audio/spk{s}_{label}_{k}.{}", if k == 1 { "flac" } else { "wav" });
                 csv.push_str(&format!("{rel},{label},spk{s},{split},{}\n", if s % 2 == 0 { "f" } else { "m" }));
                 let unified = (label != "bored").then_some(label);
                 truth.add(unified, &format!("spk{s}"), Some(split));
@@ -336,7 +352,13 @@ fn generic_csv(dir: &Path, seed: u64) -> anyhow::Result<GroundTruth> {
             }
         }
     }
-    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(root.join("audio"))?;
+    for (i, (name, bytes)) in COMPRESSED.iter().enumerate() {
+        let label = ["neutral", "happy", "angry", "sad"][i % 4];
+        csv.push_str(&format!("audio/{name},{label},tts,train,f\n"));
+        truth.add(Some(label), "tts", Some("train"));
+        std::fs::write(root.join("audio").join(name), bytes)?;
+    }
     std::fs::write(root.join("manifest.csv"), csv)?;
     write_clips(&root, &clips, seed)?;
     Ok(truth)

@@ -6,6 +6,7 @@
 //! differ in actors, sample rate (16 kHz / 22.05 kHz), channel colouring and how strongly their actors
 //! express emotion, so a model trained on one loses accuracy on the other, as real cross-corpus work does.
 
+pub mod flac;
 mod layouts;
 
 use std::collections::BTreeMap;
