@@ -769,9 +769,10 @@ fn plan(cli: &Cli, file: &Path, all: bool, show_config: bool, dot: bool) -> anyh
     }
     let g = &planned.graph;
     let mut rows = Vec::new();
+    let explainer = engine::explain::Explainer::new(g, &cache);
     for (i, st) in g.stages.iter().enumerate() {
         let cached = cache.is_complete(st.kind, &st.key);
-        let reasons = if cached { Vec::new() } else { g.explain(i, &cache) };
+        let reasons = if cached { Vec::new() } else { explainer.explain(i) };
         rows.push((st, cached, reasons));
     }
     let stale = rows.iter().filter(|r| !r.1).count();

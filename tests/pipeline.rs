@@ -113,6 +113,17 @@ fn changing_one_snr_reruns_only_that_snr_and_plan_says_so() {
         .filter(|s| s["status"] == "stale")
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
+    // Every stale stage's reasons name the element that changed, not two prefixes that read the same.
+    for st in plan["stages"].as_array().unwrap().iter().filter(|s| s["status"] == "stale") {
+        let (id, why) = (st["id"].as_str().unwrap(), st["reasons"].to_string());
+        assert!(why.contains("snr10") && why.contains("snr7"), "{id}: {why}");
+        if !id.starts_with("features/") {
+            assert!(why.contains("snr_db changed (10.0 → 7.0)"), "{id}: {why}");
+        }
+        if id.starts_with("features/") {
+            assert!(why.contains("input mix/") && why.contains("snr10/shard") && why.contains("→ mix/"), "{id}: {why}");
+        }
+    }
     let s = ws.json(&["run", "pipelines/demo.toml"]);
     let ran: BTreeSet<String> = with_status(&s, "ran").into_iter().collect();
     assert_eq!(stale, ran, "plan and run disagree");
@@ -128,6 +139,9 @@ fn changing_one_snr_reruns_only_that_snr_and_plan_says_so() {
     // explain names the change; gc drops the 10 dB entries and the cache stays valid.
     let out = ws.cmd(&["explain", "pipelines/demo.toml", "report/demo"]);
     assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("conditions[2].snr_db changed (10.0 → 7.0)"), "{text}");
+    assert!(text.contains("parameter evals: ") && text.contains("elements changed (first: evals["), "{text}");
     let gc = ws.json(&["gc", "pipelines/demo.toml"]);
     assert!(gc["removed"].as_u64().unwrap() > 0);
     let v = ws.json(&["cache", "verify"]);

@@ -335,6 +335,20 @@ impl Cache {
         write_atomic(&path, doc.as_bytes())
     }
 
+    /// (stage id, key) of the last committed run of every stage of `kind`.
+    pub fn last_runs(&self, kind: &str) -> Vec<(String, String)> {
+        let Ok(rd) = std::fs::read_dir(self.root.join("last").join(kind)) else { return Vec::new() };
+        let mut out: Vec<(String, String)> = rd
+            .flatten()
+            .filter_map(|e| {
+                let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+                Some((doc.get("stage")?.as_str()?.to_string(), doc.get("key")?.as_str()?.to_string()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The meta of the last committed run of this stage id, if its entry still exists.
     pub fn last_meta(&self, stage: &str, kind: &str) -> Option<Meta> {
         let bytes = std::fs::read(self.last_path(stage, kind)).ok()?;

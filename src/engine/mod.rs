@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod cache;
 pub mod executor;
+pub mod explain;
 pub mod fingerprint;
 pub mod host;
 pub mod job;
@@ -161,72 +162,8 @@ impl Graph {
         s
     }
 
-    /// Why a stage is stale, in words, by comparing it with the last committed run of the same stage id.
+    /// Why a stage is stale, in words (see [`explain::Explainer`], which `plan` keeps for every stage).
     pub fn explain(&self, idx: usize, cache: &Cache) -> Vec<String> {
-        let st = &self.stages[idx];
-        if cache.is_complete(st.kind, &st.key) {
-            return vec!["cached: an entry with this key exists".into()];
-        }
-        let Some(last) = cache.last_meta(&st.id, st.kind) else {
-            return vec!["new: no earlier run of this stage is cached".into()];
-        };
-        let mut why = Vec::new();
-        if last.version != st.version {
-            why.push(format!("stage code version changed ({} → {})", last.version, st.version));
-        }
-        diff_json("", &last.params, &st.params, &mut why);
-        for (name, key) in &st.inputs {
-            match last.inputs.get(name) {
-                None => why.push(format!("new input {name}")),
-                Some(old) if old != key => why.push(format!(
-                    "input {name} changed ({} → {})",
-                    &old[..old.len().min(12)],
-                    &key[..key.len().min(12)]
-                )),
-                _ => {}
-            }
-        }
-        for name in last.inputs.keys() {
-            if !st.inputs.contains_key(name) {
-                why.push(format!("input {name} removed"));
-            }
-        }
-        if why.is_empty() {
-            why.push("key changed but no parameter or input differs (tool version?)".into());
-        }
-        why
-    }
-}
-
-/// Human-readable differences between two parameter documents: `params.mix.snr_db: 10 → 7`.
-fn diff_json(path: &str, old: &serde_json::Value, new: &serde_json::Value, out: &mut Vec<String>) {
-    use serde_json::Value;
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                match (a.get(k), b.get(k)) {
-                    (Some(x), Some(y)) => diff_json(&p, x, y, out),
-                    (None, Some(y)) => out.push(format!("parameter {p} added ({})", short(y))),
-                    (Some(x), None) => out.push(format!("parameter {p} removed (was {})", short(x))),
-                    (None, None) => {}
-                }
-            }
-        }
-        _ if old != new => {
-            let p = if path.is_empty() { "params".to_string() } else { path.to_string() };
-            out.push(format!("parameter {p} changed ({} → {})", short(old), short(new)));
-        }
-        _ => {}
-    }
-}
-
-fn short(v: &serde_json::Value) -> String {
-    let s = v.to_string();
-    if s.len() > 60 {
-        format!("{}…", &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)])
-    } else {
-        s
+        explain::Explainer::new(self, cache).explain(idx)
     }
 }
