@@ -178,6 +178,39 @@ pub fn read_parquet_columns(path: &Path, columns: Option<&[&str]>) -> anyhow::Re
     Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
 }
 
+/// Only the rows at `rows` (sorted indices) of the named columns: Parquet row selection, so pages that
+/// hold none of them are skipped and the rest is never materialised.
+pub fn read_parquet_rows(path: &Path, columns: &[&str], rows: &[usize]) -> anyhow::Result<RecordBatch> {
+    use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{}: not a Parquet file", path.display()))?;
+    let available: Vec<&str> = builder.schema().fields().iter().map(|f| f.name().as_str()).collect();
+    if let Some(missing) = columns.iter().find(|n| !available.contains(n)) {
+        anyhow::bail!("{}: no column \"{missing}\" (columns: {})", path.display(), available.join(", "));
+    }
+    let total = builder.metadata().file_metadata().num_rows() as usize;
+    let mut selectors = Vec::new();
+    let mut at = 0;
+    for &r in rows {
+        anyhow::ensure!(r >= at && r < total, "{}: row {r} out of order or past {total} rows", path.display());
+        if r > at {
+            selectors.push(RowSelector::skip(r - at));
+        }
+        selectors.push(RowSelector::select(1));
+        at = r + 1;
+    }
+    if total > at {
+        selectors.push(RowSelector::skip(total - at));
+    }
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_row_selection(RowSelection::from(selectors)).build()?;
+    let schema = reader.schema();
+    let batches: Vec<RecordBatch> =
+        reader.collect::<Result<_, _>>().with_context(|| format!("reading {}", path.display()))?;
+    Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
+}
+
 /// The column names of a Parquet file (its schema only; no data is read).
 pub fn parquet_column_names(path: &Path) -> anyhow::Result<Vec<String>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;

@@ -25,49 +25,83 @@ pub struct ImportedFeatures {
 pub struct Embeddings {
     pub dim: usize,
     rows: HashMap<(String, String), Vec<f32>>,
+    samples: Vec<(String, String)>,
 }
 
 impl Embeddings {
+    /// Every row of the file.
     pub fn load(src: &ImportedFeatures) -> anyhow::Result<Embeddings> {
+        Self::load_where(src, |_| true)
+    }
+
+    /// Only the rows `keep` selects: the keys (id, condition) are read for the whole file, the vectors
+    /// only for the selected rows (Parquet row selection, NPY seeks), so a feature stage holds its
+    /// shard's vectors, never the whole file.
+    pub fn load_where(src: &ImportedFeatures, keep: impl Fn(&(String, String)) -> bool) -> anyhow::Result<Embeddings> {
         let file = &src.file;
-        let (keys, vectors) = match &src.ids {
-            Some(ids) if file.extension().is_some_and(|e| e == "npy") => {
-                let (n, d, values) = read_npy(file)?;
+        let npy = src.ids.as_ref().filter(|_| file.extension().is_some_and(|e| e == "npy"));
+        let keys = match npy {
+            Some(ids) => {
+                let (n, _) = npy_shape(file)?;
                 let keys = read_ids(ids)?;
                 if keys.len() != n {
                     bail!("{}: {} id line(s), but {} has {n} row(s)", ids.display(), keys.len(), file.display());
                 }
-                let rows = (0..n).map(|i| Some(values[i * d..(i + 1) * d].to_vec())).collect();
-                (keys, rows)
+                keys
             }
-            _ => read_parquet_rows(file, &src.column)?,
+            None => read_parquet_keys(file)?,
         };
-        let mut rows = HashMap::with_capacity(keys.len());
-        let mut dim = None;
-        for (i, (key, v)) in keys.into_iter().zip(vectors).enumerate() {
-            let at = || format!("{}: row {i} (id \"{}\", condition \"{}\")", file.display(), key.0, key.1);
-            let Some(v) = v else { bail!("{} has a null vector", at()) };
-            let d = *dim.get_or_insert(v.len());
-            if v.len() != d || d == 0 {
-                bail!("{} has {} value(s); the first row has {d} (every row needs the same dimension)", at(), v.len());
-            }
-            if let Some(j) = v.iter().position(|x| !x.is_finite()) {
-                bail!("{}: value {j} is {} (expected a finite number)", at(), v[j]);
-            }
-            if rows.insert(key.clone(), v).is_some() {
-                bail!("{} repeats an (id, condition) pair seen on an earlier row", at());
+        let at = |i: usize, key: &(String, String)| {
+            format!("{}: row {i} (id \"{}\", condition \"{}\")", file.display(), key.0, key.1)
+        };
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if !seen.insert(key) {
+                bail!("{} repeats an (id, condition) pair seen on an earlier row", at(i, key));
             }
         }
-        let Some(dim) = dim else { bail!("{}: no rows", file.display()) };
-        Ok(Embeddings { dim, rows })
+        drop(seen);
+        let selected: Vec<usize> = (0..keys.len()).filter(|&i| keep(&keys[i])).collect();
+        let vectors = match npy {
+            Some(_) => {
+                let (_, d, values) = read_npy_rows(file, &selected)?;
+                values.chunks_exact(d.max(1)).map(|v| Some(v.to_vec())).collect()
+            }
+            None => {
+                let b = table::read_parquet_rows(file, &[src.column.as_str()], &selected)?;
+                table::float_rows(&b, &src.column).with_context(|| format!("{}", file.display()))?
+            }
+        };
+        let mut sorted: Vec<&(String, String)> = keys.iter().collect();
+        sorted.sort();
+        let samples = sorted.into_iter().take(2).cloned().collect();
+        let mut rows = HashMap::with_capacity(selected.len());
+        let mut dim = None;
+        for (&i, v) in selected.iter().zip(vectors) {
+            let key = &keys[i];
+            let Some(v) = v else { bail!("{} has a null vector", at(i, key)) };
+            let d = *dim.get_or_insert(v.len());
+            if v.len() != d || d == 0 {
+                bail!(
+                    "{} has {} value(s); the first row has {d} (every row needs the same dimension)",
+                    at(i, key),
+                    v.len()
+                );
+            }
+            if let Some(j) = v.iter().position(|x| !x.is_finite()) {
+                bail!("{}: value {j} is {} (expected a finite number)", at(i, key), v[j]);
+            }
+            rows.insert(key.clone(), v);
+        }
+        if keys.is_empty() {
+            bail!("{}: no rows", file.display());
+        }
+        Ok(Embeddings { dim: dim.unwrap_or(0), rows, samples })
     }
 
-    /// The first `n` (id, condition) pairs in sorted order, for error messages.
+    /// The first keys of the file (sorted): what an id-format mismatch error shows.
     pub fn sample_keys(&self, n: usize) -> Vec<(String, String)> {
-        let mut keys: Vec<_> = self.rows.keys().cloned().collect();
-        keys.sort();
-        keys.truncate(n);
-        keys
+        self.samples.iter().take(n).cloned().collect()
     }
 
     pub fn get(&self, id: &str, condition: &str) -> Option<&[f32]> {
@@ -75,24 +109,19 @@ impl Embeddings {
     }
 }
 
-type Keyed = (Vec<(String, String)>, Vec<Option<Vec<f32>>>);
-
-fn read_parquet_rows(file: &Path, column: &str) -> anyhow::Result<Keyed> {
+/// (id, condition) of every row; "clean" where the file has no condition column.
+fn read_parquet_keys(file: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let names = table::parquet_column_names(file)?;
     let with_condition = names.iter().any(|n| n == "condition");
-    let mut wanted = vec!["id", column];
-    if with_condition {
-        wanted.push("condition");
-    }
-    let b = table::read_parquet_columns(file, Some(&wanted))?;
+    let wanted: &[&str] = if with_condition { &["id", "condition"] } else { &["id"] };
+    let b = table::read_parquet_columns(file, Some(wanted))?;
     let ids = table::strings(&b, "id").with_context(|| format!("{}: column \"id\"", file.display()))?;
     let conditions = if with_condition {
         table::strings(&b, "condition").with_context(|| format!("{}: column \"condition\"", file.display()))?
     } else {
         vec!["clean".to_string(); ids.len()]
     };
-    let vectors = table::float_rows(&b, column).with_context(|| format!("{}", file.display()))?;
-    Ok((ids.into_iter().zip(conditions).collect(), vectors))
+    Ok(ids.into_iter().zip(conditions).collect())
 }
 
 fn read_ids(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
@@ -112,8 +141,37 @@ fn read_ids(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// A 2-D little-endian float32/float64 C-order NPY matrix: (rows, columns, values as f32).
-pub fn read_npy(path: &Path) -> anyhow::Result<(usize, usize, Vec<f32>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+/// The rows `selected` (sorted row indices) of an NPY float matrix, read by seeking, as one flat
+/// vector; with the matrix's (rows, dimension).
+pub fn read_npy_rows(path: &Path, selected: &[usize]) -> anyhow::Result<(usize, usize, Vec<f32>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let size = f.metadata()?.len();
+    let mut head = Vec::new();
+    (&mut f).take(1 << 16).read_to_end(&mut head)?;
+    let (n, d, width, offset) = npy_header(&head, size, path)?;
+    let mut out = Vec::with_capacity(selected.len() * d);
+    let mut row = vec![0u8; d * width];
+    for &i in selected {
+        anyhow::ensure!(i < n, "{}: row {i} of {n}", path.display());
+        f.seek(SeekFrom::Start(offset + (i * d * width) as u64))?;
+        f.read_exact(&mut row).with_context(|| format!("{}: reading row {i}", path.display()))?;
+        if width == 4 {
+            out.extend(row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        } else {
+            out.extend(row.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")) as f32));
+        }
+    }
+    Ok((n, d, out))
+}
+
+/// An NPY matrix's (rows, dimension), from its header.
+pub fn npy_shape(path: &Path) -> anyhow::Result<(usize, usize)> {
+    read_npy_rows(path, &[]).map(|(n, d, _)| (n, d))
+}
+
+/// An NPY file's (rows, dimension, bytes per value, offset of the data), checked against its size.
+fn npy_header(bytes: &[u8], size: u64, path: &Path) -> anyhow::Result<(usize, usize, usize, u64)> {
     let bad = |what: &str| anyhow::anyhow!("{}: not a usable NPY file: {what}", path.display());
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("missing the \\x93NUMPY magic"));
@@ -152,16 +210,12 @@ pub fn read_npy(path: &Path) -> anyhow::Result<(usize, usize, Vec<f32>)> {
     let [n, d] = dims[..] else {
         return Err(bad(&format!("shape ({shape}) (expected a 2-D matrix: rows × dimension)")));
     };
-    let data = &bytes[start + header_len..];
-    if data.len() != n * d * width {
-        return Err(bad(&format!("{} data bytes for shape ({n}, {d}) of {descr}", data.len())));
+    let offset = (start + header_len) as u64;
+    let data = size.saturating_sub(offset);
+    if data != (n * d * width) as u64 {
+        return Err(bad(&format!("{data} data bytes for shape ({n}, {d}) of {descr}")));
     }
-    let values = if width == 4 {
-        data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-    } else {
-        data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")) as f32).collect()
-    };
-    Ok((n, d, values))
+    Ok((n, d, width, offset))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! Shards hold the utterances whose stable id hash falls in them, and their keys depend on those
 //! utterances' content hashes only, so editing one WAV reruns one shard per condition.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -154,8 +154,19 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let mut recipes: BTreeMap<(String, String), (Vec<usize>, std::path::PathBuf)> = BTreeMap::new();
     // (stage, corpus, condition) of every test mix stage, for the report's noise section.
     let mut mixes: Vec<(usize, String, Condition)> = Vec::new();
+    // Each (corpus, portion, shard)'s utterances and audio identity, made once and shared by every
+    // condition (at MSP-Podcast scale, cloning and hashing them per condition was most of a no-op plan).
+    let mut by_shard: BTreeMap<&str, Vec<Vec<&Utterance>>> = BTreeMap::new();
+    let mut shard_utts: HashMap<(&str, Portion, u32), (Arc<[Utterance]>, String)> = HashMap::new();
     for (name, cond, portion, reads_features) in &wanted {
         let (name, scan) = (*name, &scans[*name]);
+        let lists = by_shard.entry(name.as_str()).or_insert_with(|| {
+            let mut lists = vec![Vec::new(); shards as usize];
+            for u in scan.labeled() {
+                lists[shard_of(&u.id, shards) as usize].push(u);
+            }
+            lists
+        });
         // Training mixtures are labelled apart: their ids, keys and noise draws never meet the test ones.
         let label = match portion {
             Portion::TrainDev => format!("train-{}", cond.name),
@@ -163,14 +174,20 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         };
         let mut stage_ids = Vec::new();
         for k in 0..shards {
-            let in_shard = |u: &&Utterance| shard_of(&u.id, shards) == k;
-            let utts: Vec<Utterance> =
-                scan.labeled().filter(in_shard).filter(|u| portion.holds(&u.split)).cloned().collect();
+            let (utts, identity) = shard_utts
+                .entry((name.as_str(), *portion, k))
+                .or_insert_with(|| {
+                    let utts: Arc<[Utterance]> =
+                        lists[k as usize].iter().filter(|u| portion.holds(&u.split)).map(|&u| u.clone()).collect();
+                    let identity = audio_identity(utts.iter());
+                    (utts, identity)
+                })
+                .clone();
             if utts.is_empty() {
                 continue;
             }
             let mut inputs = BTreeMap::new();
-            inputs.insert("audio".to_string(), audio_identity(utts.iter()));
+            inputs.insert("audio".to_string(), identity);
             if let Some(h) = &imported_hash {
                 // No mix stage names the condition here, so the key must.
                 inputs.insert("imported".to_string(), format!("{h} {label}"));
@@ -191,7 +208,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     train_pool: *portion == Portion::TrainDev,
                 };
                 let id = format!("mix/{name}/{label}/{}", shard_name(k));
-                let m = graph.add(stages::mix::spec(id, utts.clone(), inputs.clone(), pools[noise], &settings))?;
+                let m = graph.add(stages::mix::spec(id, Arc::clone(&utts), inputs.clone(), pools[noise], &settings))?;
                 if *portion != Portion::TrainDev {
                     mixes.push((m, name.clone(), cond.clone()));
                 }
@@ -353,7 +370,7 @@ fn sequence_sources(
 }
 
 /// Which utterances of a corpus a condition's shards hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Portion {
     /// Every split (clean features: training, selection and the clean test).
     Every,
@@ -404,7 +421,7 @@ impl UnlabeledShards<'_> {
         let shards = p.pipeline.shards;
         let mut out = Vec::new();
         for k in 0..shards {
-            let utts: Vec<Utterance> = scan
+            let utts: Arc<[Utterance]> = scan
                 .utterances
                 .iter()
                 .filter(|u| u.split == split && shard_of(&u.id, shards) == k)

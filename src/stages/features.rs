@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ const VERSION: u32 = 1;
 #[derive(Serialize, Deserialize)]
 pub struct Job {
     #[serde(with = "super::located")]
-    utterances: Vec<Utterance>,
+    utterances: Arc<[Utterance]>,
     features: FeatureSpec,
     audio: AudioIn,
     /// The noise corpus of a noisy condition (its mix stage is the input "recipes").
@@ -45,7 +46,7 @@ pub fn params(p: &Pipeline, audio_params: &serde_json::Value) -> serde_json::Val
 /// One feature stage instance: a shard of utterances under one condition.
 pub struct Shard<'a> {
     pub id: String,
-    pub utterances: Vec<Utterance>,
+    pub utterances: Arc<[Utterance]>,
     /// The shard's audio identity (and the imported file's hash).
     pub inputs: BTreeMap<String, String>,
     pub condition: &'a str,
@@ -159,8 +160,11 @@ fn imported_features(
     src: &ImportedFeatures,
     condition: &str,
 ) -> anyhow::Result<Vec<Fault>> {
-    let emb =
-        crate::features::imported::Embeddings::load(src).map_err(|e| crate::error::user_error(format!("{e:#}")))?;
+    let wanted: std::collections::HashSet<&str> = utts.iter().map(|u| u.id.as_str()).collect();
+    let emb = crate::features::imported::Embeddings::load_where(src, |(id, c)| {
+        c == condition && wanted.contains(id.as_str())
+    })
+    .map_err(|e| crate::error::user_error(format!("{e:#}")))?;
     let (mut ids, mut rows, mut faults) = (Vec::new(), Vec::new(), Vec::new());
     for u in utts {
         match emb.get(&u.id, condition) {

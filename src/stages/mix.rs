@@ -28,7 +28,7 @@ const VERSION: u32 = 1;
 #[derive(Serialize, Deserialize)]
 pub struct Job {
     #[serde(with = "super::located")]
-    utterances: Vec<Utterance>,
+    utterances: Arc<[Utterance]>,
     noise_root: PathBuf,
     condition: String,
     snr_db: f64,
@@ -58,7 +58,7 @@ pub struct MixSettings<'a> {
 /// `id` names the stage; `inputs` holds the shard's audio identity; `pool` is the noise pool stage.
 pub fn spec(
     id: String,
-    utterances: Vec<Utterance>,
+    utterances: Arc<[Utterance]>,
     inputs: BTreeMap<String, String>,
     pool: usize,
     s: &MixSettings,
@@ -92,25 +92,79 @@ pub fn spec(
     }
 }
 
-/// Decoded noise files, loaded once per shard.
+/// Decoded noise files for one stage, through the process-wide [`NoiseCache`].
 pub(super) struct NoiseBank<'a> {
     root: &'a Path,
     audio: AudioIn,
-    loaded: Mutex<HashMap<String, Arc<Vec<f32>>>>,
 }
 
 impl<'a> NoiseBank<'a> {
     pub(super) fn new(root: &'a Path, audio: AudioIn) -> NoiseBank<'a> {
-        NoiseBank { root, audio, loaded: Default::default() }
+        NoiseBank { root, audio }
     }
 
     pub(super) fn get(&self, rel: &str) -> anyhow::Result<Arc<Vec<f32>>> {
-        if let Some(x) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(rel) {
-            return Ok(x.clone());
+        let path = self.root.join(rel);
+        let key = (path.clone(), self.audio.rate, format!("{:?}", self.audio.channels));
+        let cache = NOISE_CACHE.get_or_init(|| Mutex::new(NoiseCache::new(noise_cache_bytes())));
+        if let Some(x) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(x);
         }
-        let x = Arc::new(self.audio.load(&self.root.join(rel))?);
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(rel.to_string(), x.clone());
+        let x = Arc::new(self.audio.load(&path)?);
+        cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, x.clone());
         Ok(x)
+    }
+}
+
+/// (file, rate, channel policy) of a decoded noise.
+type NoiseKey = (PathBuf, u32, String);
+
+/// Decoded noise shared by every stage of a process, bounded in bytes (least recently used dropped
+/// first): MUSAN with music and speech is about 20 GB decoded, so a stage cannot keep every file it
+/// touches, while most mixtures of a run reuse a few hundred files.
+struct NoiseCache {
+    cap: usize,
+    bytes: usize,
+    tick: u64,
+    files: HashMap<NoiseKey, (Arc<Vec<f32>>, u64)>,
+}
+
+static NOISE_CACHE: std::sync::OnceLock<Mutex<NoiseCache>> = std::sync::OnceLock::new();
+
+/// The noise cache's size: `SERTOOL_NOISE_CACHE_MB` (default 1024).
+fn noise_cache_bytes() -> usize {
+    std::env::var("SERTOOL_NOISE_CACHE_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1024) << 20
+}
+
+impl NoiseCache {
+    fn new(cap: usize) -> NoiseCache {
+        NoiseCache { cap, bytes: 0, tick: 0, files: HashMap::new() }
+    }
+
+    fn get(&mut self, key: &NoiseKey) -> Option<Arc<Vec<f32>>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.files.get_mut(key).map(|(x, used)| {
+            *used = tick;
+            x.clone()
+        })
+    }
+
+    fn insert(&mut self, key: NoiseKey, x: Arc<Vec<f32>>) {
+        self.tick += 1;
+        let size = x.len() * 4;
+        if let Some((old, _)) = self.files.insert(key, (x, self.tick)) {
+            self.bytes -= old.len() * 4;
+        }
+        self.bytes += size;
+        while self.bytes > self.cap && self.files.len() > 1 {
+            let Some(oldest) = self.files.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            if let Some((x, _)) = self.files.remove(&oldest) {
+                self.bytes -= x.len() * 4;
+            }
+        }
     }
 }
 
@@ -205,4 +259,21 @@ pub fn read_recipes(dir: &Path) -> anyhow::Result<Vec<Recipe>> {
             seed: seed[i] as u64,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_noise_cache_keeps_within_its_bytes_dropping_the_least_recently_used() {
+        let mut c = super::NoiseCache::new(10 * 4);
+        let key = |n: &str| (std::path::PathBuf::from(n), 16_000, "Mean".to_string());
+        let x = |n: usize| std::sync::Arc::new(vec![0.0f32; n]);
+        c.insert(key("a"), x(4));
+        c.insert(key("b"), x(4));
+        assert!(c.get(&key("a")).is_some());
+        c.insert(key("c"), x(4));
+        assert!(c.get(&key("b")).is_none(), "b was used least recently");
+        assert!(c.get(&key("a")).is_some() && c.get(&key("c")).is_some());
+        assert_eq!(c.bytes, 8 * 4);
+    }
 }

@@ -136,9 +136,10 @@ pub mod located {
         s.collect_seq(utts.iter().map(|u| Row { row: u, path: &u.path }))
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Utterance>, D::Error> {
+    /// Into a `Vec` or a shared `Arc<[Utterance]>`, whichever the field is.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>, T: From<Vec<Utterance>>>(d: D) -> Result<T, D::Error> {
         let rows = Vec::<OwnedRow>::deserialize(d)?;
-        Ok(rows.into_iter().map(|r| Utterance { path: r.path, ..r.row }).collect())
+        Ok(rows.into_iter().map(|r| Utterance { path: r.path, ..r.row }).collect::<Vec<_>>().into())
     }
 }
 
