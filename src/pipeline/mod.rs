@@ -157,7 +157,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // Each (corpus, portion, shard)'s utterances and audio identity, made once and shared by every
     // condition (at MSP-Podcast scale, cloning and hashing them per condition was most of a no-op plan).
     let mut by_shard: BTreeMap<&str, Vec<Vec<&Utterance>>> = BTreeMap::new();
-    let mut shard_utts: HashMap<(&str, Portion, u32), (Arc<[Utterance]>, String)> = HashMap::new();
+    let mut shard_utts: HashMap<(&str, Portion, u32), SharedShard> = HashMap::new();
     for (name, cond, portion, reads_features) in &wanted {
         let (name, scan) = (*name, &scans[*name]);
         let lists = by_shard.entry(name.as_str()).or_insert_with(|| {
@@ -368,6 +368,9 @@ fn sequence_sources(
     let clean = spec.train_conditions.iter().any(|c| c == "clean");
     Ok(Some((stages::sequences::SeqSources { roots, clean, noisy }, stages)))
 }
+
+/// A shard's utterances and their audio identity, shared by the conditions that use them.
+type SharedShard = (Arc<[Utterance]>, String);
 
 /// Which utterances of a corpus a condition's shards hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
