@@ -1196,3 +1196,44 @@ fn wav_headers_built_field_by_field_never_panic_a_reader() {
         read_both(&path).map_err(|e| annotate(e, || binary_context(&path, &bytes)))
     });
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Regressions: the crashes these properties found, kept as fixed cases.
+
+/// EmoDB's name check counted bytes, then sliced a multi-byte character in half.
+#[test]
+fn regression_an_accented_emodb_name_is_refused() {
+    assert!(emodb::parse_name("03a01é.wav").is_err());
+    assert!(emodb::parse_name("08b02é.wav").is_err());
+}
+
+/// hound passes WAVE_FORMAT_EXTENSIBLE's valid-bits field through unchecked: 65-bit samples overflowed
+/// the scale shift.
+#[test]
+fn regression_a_65_bit_extensible_wav_is_a_one_line_error() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary folder");
+    let path = dir.path().join("ext65.wav");
+    let h = WavHeader {
+        tag: 0xFFFE,
+        channels: 1,
+        rate: 16_000,
+        container: 4,
+        float_guid: false,
+        valid_bits: 65,
+        frames: 16,
+        list_chunk: false,
+        bits: None,
+        fmt_len: None,
+        cb_size: None,
+        byte_rate: None,
+        block_align: None,
+        data_len: None,
+        riff_len: None,
+        cut: None,
+    };
+    std::fs::write(&path, h.build()).unwrap();
+    for e in [audio_info(&path).err(), read_audio(&path).err()] {
+        let msg = format!("{:#}", e.expect("refused"));
+        assert!(msg.contains("ext65.wav") && msg.contains("65 bits") && !msg.contains('\n'), "{msg}");
+    }
+}

@@ -36,6 +36,7 @@ pub fn audio_info(path: &Path) -> anyhow::Result<AudioInfo> {
             let r =
                 hound::WavReader::open(path).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
             let spec = r.spec();
+            check_spec(spec).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
             // The header is read, not the samples: a file cut short shows as a data chunk that announces
             // more bytes than the file holds.
             let announced = r.len() as u64 * spec.bits_per_sample.div_ceil(8) as u64;
@@ -112,6 +113,7 @@ fn read_wav_interleaved(path: &Path) -> anyhow::Result<(Vec<f32>, u32, u16)> {
     let mut r = hound::WavReader::new(std::io::BufReader::new(file))
         .with_context(|| format!("{}: not a readable WAV file", path.display()))?;
     let spec = r.spec();
+    check_spec(spec).with_context(|| format!("{}: not a readable WAV file", path.display()))?;
     let interleaved: Vec<f32> = match decode_bulk(r, spec, file_len) {
         Ok(Some(x)) => x,
         Ok(None) => {
@@ -160,6 +162,23 @@ fn decode_bulk<R: std::io::Read>(
             .collect(),
         _ => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
     }))
+}
+
+/// Sample layouts the decoders take: hound passes a WAVE_FORMAT_EXTENSIBLE header's valid-bits field
+/// through unchecked (the fuzz tests found 65-bit samples).
+fn check_spec(spec: hound::WavSpec) -> anyhow::Result<()> {
+    let ok = match spec.sample_format {
+        hound::SampleFormat::Int => (1..=32).contains(&spec.bits_per_sample),
+        hound::SampleFormat::Float => spec.bits_per_sample == 32,
+    };
+    anyhow::ensure!(
+        ok,
+        "{} bits per {:?} sample is not a layout WAV files use",
+        spec.bits_per_sample,
+        spec.sample_format
+    );
+    anyhow::ensure!(spec.channels > 0 && spec.sample_rate > 0, "the header has no channels or no sample rate");
+    Ok(())
 }
 
 fn decode_per_sample<R: std::io::Read>(

@@ -24,7 +24,7 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
         return Err(crate::error::user_error(format!(
             "{}:1: the header must name path, label and speaker (optional: split, gender); found: {}",
             path.display(),
-            header.join(",")
+            crate::util::csv::show_header(&header)
         )));
     };
     let (c_split, c_gender) = (col("split"), col("gender"));

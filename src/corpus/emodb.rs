@@ -13,7 +13,12 @@ const FEMALE: [&str; 5] = ["08", "09", "13", "14", "16"];
 pub fn parse_name(name: &str) -> Result<(String, String), String> {
     let stem = name.strip_suffix(".wav").ok_or("does not end in .wav")?;
     let b = stem.as_bytes();
-    if b.len() != 7 || !b[..2].iter().all(u8::is_ascii_digit) || !b[3..5].iter().all(u8::is_ascii_digit) {
+    // ASCII first: the checks below index bytes, and an accented name must be refused, not split.
+    if b.len() != 7
+        || !stem.is_ascii()
+        || !b[..2].iter().all(u8::is_ascii_digit)
+        || !b[3..5].iter().all(u8::is_ascii_digit)
+    {
         return Err("expected <speaker 2 digits><text a01..b10><emotion letter><version>".into());
     }
     let letter = stem[5..6].to_string();

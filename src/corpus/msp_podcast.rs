@@ -51,7 +51,7 @@ pub fn scan(corpus: &Corpus) -> anyhow::Result<Scan> {
         return Err(crate::error::user_error(format!(
             "{}:1: header must name FileName and EmoClass (found: {})",
             root.join(label_rel).display(),
-            header.join(",")
+            crate::util::csv::show_header(header)
         )));
     };
     let (c_act, c_val, c_dom, c_spk, c_gender, c_split) =

@@ -75,6 +75,16 @@ pub fn parse(text: &str, origin: &Path) -> anyhow::Result<Table> {
     Ok(Table { header, rows: records.collect() })
 }
 
+/// A header as an error message shows it: on one line (line breaks and control characters escaped) and
+/// at most 120 characters, since a stray quote can make the "header" the rest of the file.
+pub fn show_header(header: &[String]) -> String {
+    let joined: String = header.join(",").chars().flat_map(char::escape_default).collect();
+    match joined.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &joined[..i]),
+        None => joined,
+    }
+}
+
 /// A CSV document of `header` and `rows`, quoted where a field needs it (commas, quotes, line breaks).
 pub fn write(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut w = ::csv::WriterBuilder::new().terminator(::csv::Terminator::Any(b'\n')).from_writer(Vec::new());
@@ -92,6 +102,14 @@ mod tests {
 
     fn fields(t: &Table) -> Vec<Vec<&str>> {
         t.rows.iter().map(|r| r.fields.iter().map(String::as_str).collect()).collect()
+    }
+
+    #[test]
+    fn a_header_in_an_error_is_one_short_line() {
+        // A stray quote made the csv crate read the rest of the file as the header (fuzz regression).
+        let h = vec!["\"path\nrow,1\nrow,2".to_string(), "x".repeat(300)];
+        let shown = show_header(&h);
+        assert!(!shown.contains('\n') && shown.chars().count() <= 121, "{shown}");
     }
 
     #[test]
