@@ -700,7 +700,7 @@ fn print_faults(first: &[(String, crate::error::Fault)], total: usize, rest: &st
 fn finish_run(cli: &Cli, planned: &Planned, cache: &Cache, summary: &engine::Summary) -> anyhow::Result<i32> {
     let published = pipeline::publish(planned, cache, Path::new("."))?;
     let faults: usize = summary.stages.iter().filter(|s| s.status == Status::Ran).map(|s| s.faults).sum();
-    let code = if summary.failed > 0 { 1 } else { 0 };
+    let code = summary.exit_code();
     if cli.json {
         let mut v = serde_json::to_value(summary)?;
         v["faults"] = json!(faults);
@@ -886,28 +886,54 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
             eprintln!("report: {} (significance, plots, noise and reproducibility sections there)", path.display());
         }
     }
-    Ok(if summary.failed > 0 { 1 } else { 0 })
+    Ok(summary.exit_code())
 }
 
 fn gc(cli: &Cli, files: &[PathBuf], dry_run: bool) -> anyhow::Result<i32> {
     let cache = Cache::open(&cli.cache)?;
     let _lock = cache.lock(true)?;
     let mut keep = BTreeSet::new();
+    let mut notes = Vec::new();
     for f in files {
         let planned = pipeline::plan(Pipeline::load(f)?, &cache)?;
         planned.fingerprints.save()?;
         for st in &planned.graph.stages {
             keep.insert((st.kind.to_string(), st.key.clone()));
         }
+        // Audio that is gone (an unmounted disk, a half-copied corpus) changes keys without the work
+        // being stale: keep the last run of every stage as well, so nothing computed is lost to it.
+        let lost: Vec<&crate::error::Fault> = planned
+            .scans
+            .values()
+            .flat_map(|s| s.faults.iter())
+            .filter(|f| f.what == "missing audio" || f.what == "unreadable file")
+            .collect();
+        if let Some(first) = lost.first() {
+            for st in &planned.graph.stages {
+                if let Some(last) = cache.last_meta(&st.id, st.kind) {
+                    keep.insert((st.kind.to_string(), last.key));
+                }
+            }
+            notes.push(format!(
+                "{}: {} audio file(s) missing or unreadable (first: {}), so the last run of every stage is kept too",
+                f.display(),
+                lost.len(),
+                first.line()
+            ));
+        }
     }
     let entries = cache.entries()?;
     let drop: Vec<_> = entries.iter().filter(|e| !keep.contains(*e)).collect();
     let removed = if dry_run { 0 } else { cache.gc(&keep)? };
     if cli.json {
-        print_json(
-            &json!({"entries": entries.len(), "unreachable": drop.len(), "removed": removed, "dry_run": dry_run}),
-        );
+        print_json(&json!({
+            "entries": entries.len(), "unreachable": drop.len(), "removed": removed, "dry_run": dry_run,
+            "kept_last_runs": notes,
+        }));
     } else {
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
         for (k, key) in &drop {
             println!("{} {k}/{key}", if dry_run { "would remove" } else { "removed" });
         }

@@ -99,3 +99,63 @@ fn a_missing_key_names_its_own_table_and_executor_settings_are_checked() {
     std::fs::write(&p, format!("{text}\n[executor.slurm]\npartition = \"gpu\"\nstages_per_task = 8\n")).unwrap();
     assert_eq!(ws.plan_keys("pipelines/demo.toml"), plain);
 }
+
+/// A copy of the synthesiser's generic-CSV corpus at `data/<name>` with its split column rewritten.
+fn csv_corpus_with_splits(ws: &Workspace, name: &str, rewrite: impl Fn(&str) -> String) {
+    let src = ws.path().join("data/synth/generic_csv");
+    let dst = ws.path().join("data").join(name);
+    std::fs::create_dir_all(dst.join("audio")).unwrap();
+    for e in std::fs::read_dir(src.join("audio")).unwrap().flatten() {
+        std::fs::copy(e.path(), dst.join("audio").join(e.file_name())).unwrap();
+    }
+    let csv = std::fs::read_to_string(src.join("manifest.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let col = header.split(',').position(|h| h == "split").unwrap();
+    let mut text = format!("{header}\n");
+    for l in lines {
+        let mut f: Vec<String> = l.split(',').map(String::from).collect();
+        f[col] = rewrite(&f[col]);
+        text.push_str(&(f.join(",") + "\n"));
+    }
+    std::fs::write(dst.join("manifest.csv"), text).unwrap();
+}
+
+fn plan_error(ws: &Workspace, toml: &str) -> String {
+    std::fs::write(ws.path().join("pipelines/p.toml"), toml).unwrap();
+    let out = ws.cmd(&["plan", "pipelines/p.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
+#[test]
+fn protocol_mistakes_are_plan_errors_that_name_corpus_splits_and_file() {
+    let ws = Workspace::new(3);
+    let pipeline = |root: &str, extra: &str| {
+        format!(
+            "[pipeline]\nname = \"p\"\n[labels]\nclasses = [\"neutral\", \"happy\", \"angry\", \"sad\"]\n\
+             [corpora.c]\nkind = \"csv\"\nroot = \"../data/{root}\"\nsplit = {{ method = \"column\" }}\n\
+             [features]\nkind = \"logmel_stats\"\n{extra}\n[[experiments]]\nname = \"in_c\"\ntrain = [\"c\"]\ntest = [\"c\"]\n"
+        )
+    };
+    // A split name sertool does not know (a typo in the split column).
+    csv_corpus_with_splits(&ws, "typo", |s| if s == "test" { "tst".into() } else { s.into() });
+    let err = plan_error(&ws, &pipeline("typo", "[models.m]\nkind = \"mlp\""));
+    assert!(err.contains("p.toml") && err.contains("corpus \"c\" has split \"tst\""), "{err}");
+    assert!(err.contains("manifest.csv") && err.contains("labelled utterances by split: dev 12, train "), "{err}");
+    // A test corpus without a test split.
+    csv_corpus_with_splits(&ws, "no_test", |s| if s == "test" { "train".into() } else { s.into() });
+    let err = plan_error(&ws, &pipeline("no_test", "[models.m]\nkind = \"mlp\""));
+    assert!(
+        err.contains("experiment \"in_c\" tests on corpus \"c\", which has no labelled utterance in its test split"),
+        "{err}"
+    );
+    assert!(err.contains("split method \"column\"") && err.contains("dev 12, train "), "{err}");
+    // A model kind that cannot use the features: a sequence kind with imported vectors.
+    std::fs::write(ws.path().join("data/emb.parquet"), b"").unwrap();
+    let toml = pipeline("synth/generic_csv", "[models.m]\nkind = \"ser-seq\"")
+        .replace("kind = \"logmel_stats\"", "kind = \"imported\"\npath = \"../data/emb.parquet\"");
+    let err = plan_error(&ws, &toml);
+    assert!(err.contains("p.toml:") && err.contains("reads audio frames, not feature vectors"), "{err}");
+}

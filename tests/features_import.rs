@@ -103,7 +103,8 @@ fn imported_vectors_reproduce_computed_results_and_missing_rows_are_named() {
     write_embeddings(&emb, &bare);
     let out = ws.cmd(&["run", "pipelines/demo.toml"]);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
-    assert!(!out.status.success());
+    // Bad input found inside a stage is exit 2, as at plan time.
+    assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("none of the") && all.contains("the file has \"1001_"), "{all}");
 
     // An NPY matrix without its ids file is refused when the pipeline is read.

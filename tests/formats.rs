@@ -103,6 +103,17 @@ fn a_corpus_of_mixed_formats_trains_and_flac_features_equal_wav_features() {
     // A FLAC file's key holds its decoder; a WAV file's does not (WAV keys are as before).
     let plan = ws.json(&["explain", "pipelines/formats.toml", "manifest/mixed"]);
     assert!(plan.to_string().contains(sertool::audio::decode::SYMPHONIA), "{plan}");
+
+    // Audio that goes missing (a disk not mounted) changes keys, but gc keeps the work it did.
+    let gone = root.join("audio/spk1_happy_0.wav");
+    let bytes = std::fs::read(&gone).unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    let gc = ws.json(&["gc", "pipelines/formats.toml"]);
+    assert_eq!(gc["removed"], 0, "{gc}");
+    assert!(gc["kept_last_runs"].to_string().contains("spk1_happy_0.wav"), "{gc}");
+    std::fs::write(&gone, bytes).unwrap();
+    let plan = ws.json(&["plan", "pipelines/formats.toml"]);
+    assert_eq!(plan["stale"], 0, "the audio is back and so is every entry: {plan}");
 }
 
 #[test]

@@ -81,6 +81,15 @@ fn resolve_model(name: &str, table: &toml::Table, train_noise: &TrainNoise, src:
             format!("unknown kind \"{kind_name}\" (expected one of: {})", models::kind_names().join(", ")),
         ));
     };
+    if train_noise.imported && kind.needs().frames {
+        return Err(at(
+            "kind",
+            format!(
+                "kind \"{kind_name}\" reads audio frames, not feature vectors, and an imported-features pipeline \
+                 mixes no audio for its noisy conditions; give this model a pipeline with computed features"
+            ),
+        ));
+    }
     let seeds = match options.remove("seeds") {
         None => vec![1],
         Some(v) => v.try_into::<Vec<u64>>().map_err(|e| {

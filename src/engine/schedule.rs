@@ -42,6 +42,9 @@ pub struct StageOutcome {
     pub faults: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The stage failed on its input (a user error: exit 2), not in its work (exit 1).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bad_input: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +68,16 @@ impl Summary {
             skipped: count(Status::Skipped),
             wall_s,
             stages,
+        }
+    }
+
+    /// The exit code of a run: 0 when nothing failed, 2 when a stage failed on its input (an
+    /// imported file without the rows it needs, say), else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self.stages.iter().filter(|s| s.status == Status::Failed).map(|s| s.bad_input).max() {
+            None => 0,
+            Some(true) => 2,
+            Some(false) => 1,
         }
     }
 }
@@ -140,6 +153,7 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
     let mut seconds = vec![0.0; n];
     let mut faults = vec![0usize; n];
     let mut errors: Vec<Option<String>> = vec![None; n];
+    let mut bad_input = vec![false; n];
     let mut dependents = vec![Vec::new(); n];
     for (i, st) in graph.stages.iter().enumerate() {
         for d in st.dep_indices() {
@@ -219,6 +233,7 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
                 Err(e) => {
                     status[i] = Some(Status::Failed);
                     errors[i] = Some(format!("{e:#}"));
+                    bad_input[i] = crate::error::is_user_error(&e);
                     if let Some(b) = &bar {
                         b.println(format!("error: stage {} failed: {e:#}", graph.stages[i].id));
                     }
@@ -249,6 +264,7 @@ pub fn execute(graph: &Graph, cache: &Cache, executor: &dyn Executor, opts: &Run
             seconds: seconds[i],
             faults: faults[i],
             error: errors[i].take(),
+            bad_input: bad_input[i],
         })
         .collect();
     Ok(Summary::new(stages, started.elapsed().as_secs_f64()))

@@ -90,6 +90,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let rate = p.pipeline.sample_rate_hz;
     let shards = p.pipeline.shards;
     let (scans, manifests) = add_manifests(&p, &mut graph, &fp)?;
+    check_protocol(&p, &scans)?;
 
     // Noise pools.
     let mut pools = BTreeMap::new();
@@ -367,6 +368,73 @@ fn sequence_sources(
     let roots = sources.iter().map(|s| (s.clone(), p.corpora[s].root.clone())).collect();
     let clean = spec.train_conditions.iter().any(|c| c == "clean");
     Ok(Some((stages::sequences::SeqSources { roots, clean, noisy }, stages)))
+}
+
+/// The labelled utterances of a corpus by split, as "train 40, dev 10, test 12".
+fn split_counts(scan: &Scan) -> String {
+    let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+    for u in scan.labeled() {
+        *n.entry(u.split.as_str()).or_default() += 1;
+    }
+    if n.is_empty() {
+        return "none".into();
+    }
+    n.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether a split name is one sertool uses: train, dev, test, a further test set (test2...), or
+/// unassigned (an empty split column).
+fn known_split(s: &str) -> bool {
+    matches!(s, "train" | "dev" | "test" | "unassigned")
+        || s.strip_prefix("test").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Before anything runs: every experiment's train corpora have labelled train utterances and its test
+/// corpora labelled test utterances, and no corpus an experiment uses has a split name sertool does
+/// not know (a typo in a split column would otherwise drop those rows without a word).
+fn check_protocol(p: &Pipeline, scans: &Scans) -> anyhow::Result<()> {
+    let origin = |c: &str| {
+        let corpus = &p.corpora[c];
+        let files: Vec<String> = scans[c].metadata_hashes.keys().cloned().collect();
+        format!(
+            "split method \"{}\" over {}{}",
+            corpus.split.method.as_deref().unwrap_or("speakers"),
+            corpus.root.display(),
+            if files.is_empty() { String::new() } else { format!(" ({})", files.join(", ")) }
+        )
+    };
+    for e in &p.experiments {
+        for c in e.train.iter().chain(&e.test) {
+            let scan = &scans[c];
+            let unknown: BTreeSet<&str> =
+                scan.utterances.iter().map(|u| u.split.as_str()).filter(|s| !known_split(s)).collect();
+            if let Some(s) = unknown.first() {
+                return Err(crate::error::user_error(format!(
+                    "{}: corpus \"{c}\" has split \"{s}\", which is not train, dev, test or test2, test3...; \
+                     fix the corpus's split names ({}; labelled utterances by split: {})",
+                    p.file.display(),
+                    origin(c),
+                    split_counts(scan)
+                )));
+            }
+        }
+        for (list, split, role) in [(&e.train, "train", "trains on"), (&e.test, "test", "tests on")] {
+            for c in list {
+                let scan = &scans[c];
+                if !scan.labeled().any(|u| u.split == split) {
+                    return Err(crate::error::user_error(format!(
+                        "{}: experiment \"{}\" {role} corpus \"{c}\", which has no labelled utterance in its {split} \
+                         split ({}; labelled utterances by split: {})",
+                        p.file.display(),
+                        e.name,
+                        origin(c),
+                        split_counts(scan)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A shard's utterances and their audio identity, shared by the conditions that use them.

@@ -76,7 +76,18 @@ fn fault(u: &Utterance, corpus: &str, what: &str, detail: impl std::fmt::Display
         utterance: u.id.clone(),
         file: u.rel_path.clone(),
         what: what.to_string(),
-        detail: format!("{detail:#}"),
+        detail: fault_detail(detail),
+    }
+}
+
+/// A fault's detail with paths as the run's working folder sees them, so a fault reads the same
+/// whichever executor ran the stage and wherever the workspace is (a child process or a Slurm task gets
+/// absolute paths, and works in the same folder).
+fn fault_detail(detail: impl std::fmt::Display) -> String {
+    let detail = format!("{detail:#}");
+    match std::env::current_dir() {
+        Ok(d) => detail.replace(&format!("{}/", d.display()), ""),
+        Err(_) => detail,
     }
 }
 

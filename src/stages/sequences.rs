@@ -56,6 +56,8 @@ pub struct AudioSet<'a> {
 /// An utterance of a manifest: its audio path, label and split.
 pub struct Row {
     pub path: PathBuf,
+    /// The path relative to its corpus root, as the manifest has it.
+    pub rel: String,
     pub label: String,
     pub split: String,
 }
@@ -71,7 +73,7 @@ pub fn read_rows(manifests: &[PathBuf], roots: &BTreeMap<String, PathBuf>) -> an
             let Some(label) = label else { continue };
             let corpus = super::corpus_of(&id);
             let root = roots.get(corpus).ok_or_else(|| anyhow::anyhow!("no root for corpus {corpus}"))?;
-            out.insert(id.clone(), Row { path: root.join(path), label, split });
+            out.insert(id.clone(), Row { path: root.join(&path), rel: path, label, split });
         }
     }
     Ok(out)
@@ -104,9 +106,9 @@ impl<'a> AudioSet<'a> {
                     faults.push(Fault {
                         corpus: super::corpus_of(id).to_string(),
                         utterance: id.clone(),
-                        file: r.path.display().to_string(),
+                        file: r.rel.clone(),
                         what: "unreadable audio".into(),
-                        detail,
+                        detail: super::fault_detail(detail),
                     });
                     continue;
                 }

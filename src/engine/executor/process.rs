@@ -43,12 +43,18 @@ impl Executor for Process {
             let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
             let said = said.iter().rev().take(3).rev().copied().collect::<Vec<_>>().join(" | ");
             let said = said.strip_prefix("error: ").unwrap_or(&said).to_string();
-            anyhow::bail!(
+            let msg = format!(
                 "{} ({}): {}",
                 describe(&out.status),
                 self.name(),
                 if said.is_empty() { "no message" } else { &said }
             );
+            // exec-stage exits 2 on bad input, as every verb does.
+            return Err(if out.status.code() == Some(2) {
+                crate::error::user_error(msg)
+            } else {
+                anyhow::anyhow!(msg)
+            });
         }
         if !stderr.trim().is_empty() {
             eprint!("{stderr}");

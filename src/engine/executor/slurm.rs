@@ -613,12 +613,14 @@ fn summary(
         .iter()
         .enumerate()
         .map(|(i, st)| {
+            let mut bad_input = false;
             let (status, error) = if !stale[i] {
                 (Status::Cached, None)
             } else {
                 match states.get(&st.id) {
                     Some(TaskState::Done) => (Status::Ran, None),
                     Some(TaskState::Failed { job, slurm_state, exit_code, log }) => {
+                        bad_input = exit_code.starts_with("2:");
                         (Status::Failed, Some(describe_failure(job, slurm_state, exit_code, log)))
                     }
                     _ if cache.is_complete(st.kind, &st.key) => (Status::Ran, None),
@@ -634,6 +636,7 @@ fn summary(
                 seconds: meta.as_ref().map_or(0.0, |m| m.seconds),
                 faults: meta.as_ref().map_or(0, |m| m.faults),
                 error,
+                bad_input,
             }
         })
         .collect();
