@@ -738,7 +738,7 @@ fn finish_run(cli: &Cli, planned: &Planned, cache: &Cache, summary: &engine::Sum
                     break;
                 }
             }
-            let full = pipeline::faults_path(Path::new(""), Some(&planned.pipeline.pipeline.name), "");
+            let full = pipeline::report_faults_path(Path::new(""), &planned.pipeline.pipeline.name);
             let full = if full.is_file() { full.display().to_string() } else { "`--json`".into() };
             print_faults(&first, faults, &format!("recorded this run; all of the pipeline's are in {full}"));
         }
@@ -1004,7 +1004,7 @@ fn ingest(cli: &Cli, kind: &str, root: &Path, name: Option<&str>, strict: bool) 
     let faults = engine::job::read_faults(&cache.entry_dir(st.kind, &st.key))?;
     if !faults.is_empty() {
         let first: Vec<_> = faults.iter().take(FAULTS_SHOWN).map(|f| (st.id.clone(), f.clone())).collect();
-        let full = pipeline::faults_path(Path::new(""), None, name);
+        let full = pipeline::manifest_faults_path(Path::new(""), name);
         print_faults(&first, faults.len(), &format!("(all of them: {})", full.display()));
     }
     if let Some(l) = report["leaked_speakers"].as_array().filter(|l| !l.is_empty()) {

@@ -34,19 +34,6 @@ pub struct Fault {
     pub detail: String,
 }
 
-/// The columns of every `faults.csv` (manifests/<corpus>.faults.csv, reports/<name>/faults.csv).
-pub const FAULT_COLUMNS: [&str; 6] = ["stage", "corpus", "utterance", "file", "what", "detail"];
-
-/// `faults.csv` of (stage id, fault) rows.
-pub fn faults_csv<'a>(rows: impl IntoIterator<Item = (&'a str, &'a Fault)>) -> String {
-    crate::util::csv::write(
-        &FAULT_COLUMNS,
-        rows.into_iter().map(|(stage, f)| {
-            vec![stage.into(), f.corpus.clone(), f.utterance.clone(), f.file.clone(), f.what.clone(), f.detail.clone()]
-        }),
-    )
-}
-
 impl Fault {
     /// One line for a terminal: where (corpus and file, or utterance), what, and the detail.
     pub fn line(&self) -> String {

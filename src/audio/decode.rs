@@ -66,6 +66,11 @@ pub fn is_audio_name(name: &str) -> bool {
     EXTENSIONS.iter().any(|e| lower.ends_with(e))
 }
 
+/// Every audio file under `root/dir` in a format sertool decodes (`util::fs::find_files`' rules).
+pub fn find_audio_files(root: &Path, dir: &str) -> Vec<String> {
+    crate::util::fs::find_files_where(root, dir, is_audio_name)
+}
+
 /// `name` without its audio extension (the native id of a file-named utterance).
 pub fn strip_audio_ext(name: &str) -> &str {
     let lower = name.to_ascii_lowercase();

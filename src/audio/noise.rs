@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::decode::find_audio_files;
 use crate::error::user_error;
 use crate::rng::stable_u64;
 use crate::util::csv;
-use crate::util::fs::{find_audio_files, list_dir, Entries};
+use crate::util::fs::{list_dir, Entries};
 
 /// A noise source of the pipeline (`[noise.<name>]`), resolved: its layout, root and pool split.
 #[derive(Debug, Clone, Serialize, Deserialize)]

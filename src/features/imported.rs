@@ -72,9 +72,14 @@ impl Embeddings {
                 table::float_rows(&b, &src.column).with_context(|| format!("{}", file.display()))?
             }
         };
-        let mut sorted: Vec<&(String, String)> = keys.iter().collect();
-        sorted.sort();
-        let samples = sorted.into_iter().take(2).cloned().collect();
+        // What an id-format mismatch error shows; only a stage that selected nothing needs it.
+        let samples = if selected.is_empty() {
+            let mut sorted: Vec<&(String, String)> = keys.iter().collect();
+            sorted.sort();
+            sorted.into_iter().take(2).cloned().collect()
+        } else {
+            Vec::new()
+        };
         let mut rows = HashMap::with_capacity(selected.len());
         let mut dim = None;
         for (&i, v) in selected.iter().zip(vectors) {
@@ -99,7 +104,8 @@ impl Embeddings {
         Ok(Embeddings { dim: dim.unwrap_or(0), rows, samples })
     }
 
-    /// The first keys of the file (sorted): what an id-format mismatch error shows.
+    /// The first keys of the file (sorted), kept only when nothing was selected: what an id-format
+    /// mismatch error shows.
     pub fn sample_keys(&self, n: usize) -> Vec<(String, String)> {
         self.samples.iter().take(n).cloned().collect()
     }

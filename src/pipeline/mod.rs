@@ -583,8 +583,8 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             written.push(dest.display().to_string());
         }
         let faults = crate::engine::job::read_faults(&dir)?;
-        let dest = faults_path(workdir, None, name);
-        publish_bytes(crate::error::faults_csv(faults.iter().map(|f| (st.id.as_str(), f))).as_bytes(), &dest)?;
+        let dest = manifest_faults_path(workdir, name);
+        publish_bytes(faults_csv(faults.iter().map(|f| (st.id.as_str(), f))).as_bytes(), &dest)?;
         written.push(dest.display().to_string());
     }
     // Checkpoints, for `sertool predict`: models/<pipeline>/<model>/<train corpora>[/to-<target>]/seed<N>/.
@@ -622,20 +622,31 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
                 }
             }
         }
-        let path = dest.join("faults.csv");
-        publish_bytes(crate::error::faults_csv(rows.iter().map(|(s, f)| (s.as_str(), f))).as_bytes(), &path)?;
+        let path = report_faults_path(workdir, &planned.pipeline.pipeline.name);
+        publish_bytes(faults_csv(rows.iter().map(|(s, f)| (s.as_str(), f))).as_bytes(), &path)?;
         written.push(path.display().to_string());
     }
     Ok(written)
 }
 
-/// Where the full list of a pipeline's faults is published: reports/<name>/faults.csv, or for a
-/// corpus manifests/<corpus>.faults.csv.
-pub fn faults_path(workdir: &Path, report: Option<&str>, corpus: &str) -> PathBuf {
-    match report {
-        Some(name) => workdir.join("reports").join(name).join("faults.csv"),
-        None => workdir.join("manifests").join(format!("{corpus}.faults.csv")),
-    }
+/// `faults.csv` of (stage id, fault) rows: stage, corpus, utterance, file, what, detail.
+fn faults_csv<'a>(rows: impl IntoIterator<Item = (&'a str, &'a crate::error::Fault)>) -> String {
+    crate::util::csv::write(
+        &["stage", "corpus", "utterance", "file", "what", "detail"],
+        rows.into_iter().map(|(stage, f)| {
+            vec![stage.into(), f.corpus.clone(), f.utterance.clone(), f.file.clone(), f.what.clone(), f.detail.clone()]
+        }),
+    )
+}
+
+/// Where every fault of a pipeline is published: reports/<name>/faults.csv.
+pub fn report_faults_path(workdir: &Path, name: &str) -> PathBuf {
+    workdir.join("reports").join(name).join("faults.csv")
+}
+
+/// Where a corpus's ingest faults are published: manifests/<corpus>.faults.csv.
+pub fn manifest_faults_path(workdir: &Path, corpus: &str) -> PathBuf {
+    workdir.join("manifests").join(format!("{corpus}.faults.csv"))
 }
 
 /// `sertool mix --write-wav DIR`: write every mixture the pipeline's recipes describe, as 32-bit float

@@ -6,15 +6,11 @@ use std::path::Path;
 /// Every file under `root/dir` whose name ends in `ext` (case-insensitive), recursively, relative to
 /// `root` with `/`, sorted; macOS `._*` litter skipped. Folders that cannot be read are passed over.
 pub fn find_files(root: &Path, dir: &str, ext: &str) -> Vec<String> {
-    walk(root, dir, |name| name.to_ascii_lowercase().ends_with(ext))
+    find_files_where(root, dir, |name| name.to_ascii_lowercase().ends_with(ext))
 }
 
-/// [`find_files`] for every audio format sertool decodes (WAV, FLAC, Ogg Vorbis, MP3).
-pub fn find_audio_files(root: &Path, dir: &str) -> Vec<String> {
-    walk(root, dir, crate::audio::decode::is_audio_name)
-}
-
-fn walk(root: &Path, dir: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
+/// [`find_files`] for the file names `keep` accepts.
+pub fn find_files_where(root: &Path, dir: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.join(dir)];
     while let Some(d) = stack.pop() {
