@@ -124,6 +124,12 @@ fn changing_one_snr_reruns_only_that_snr_and_plan_says_so() {
             assert!(why.contains("input mix/") && why.contains("snr10/shard") && why.contains("→ mix/"), "{id}: {why}");
         }
     }
+    // explain, before the run that makes the report current again, lists to the element.
+    let out = ws.cmd(&["explain", "pipelines/demo.toml", "report/demo"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("conditions[2].snr_db changed (10.0 → 7.0)"), "{text}");
+    assert!(text.contains("parameter evals: ") && text.contains("elements changed (first: evals["), "{text}");
     let s = ws.json(&["run", "pipelines/demo.toml"]);
     let ran: BTreeSet<String> = with_status(&s, "ran").into_iter().collect();
     assert_eq!(stale, ran, "plan and run disagree");
@@ -139,9 +145,6 @@ fn changing_one_snr_reruns_only_that_snr_and_plan_says_so() {
     // explain names the change; gc drops the 10 dB entries and the cache stays valid.
     let out = ws.cmd(&["explain", "pipelines/demo.toml", "report/demo"]);
     assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("conditions[2].snr_db changed (10.0 → 7.0)"), "{text}");
-    assert!(text.contains("parameter evals: ") && text.contains("elements changed (first: evals["), "{text}");
     let gc = ws.json(&["gc", "pipelines/demo.toml"]);
     assert!(gc["removed"].as_u64().unwrap() > 0);
     let v = ws.json(&["cache", "verify"]);
