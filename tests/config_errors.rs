@@ -100,27 +100,6 @@ fn a_missing_key_names_its_own_table_and_executor_settings_are_checked() {
     assert_eq!(ws.plan_keys("pipelines/demo.toml"), plain);
 }
 
-/// A copy of the synthesiser's generic-CSV corpus at `data/<name>` with its split column rewritten.
-fn csv_corpus_with_splits(ws: &Workspace, name: &str, rewrite: impl Fn(&str) -> String) {
-    let src = ws.path().join("data/synth/generic_csv");
-    let dst = ws.path().join("data").join(name);
-    std::fs::create_dir_all(dst.join("audio")).unwrap();
-    for e in std::fs::read_dir(src.join("audio")).unwrap().flatten() {
-        std::fs::copy(e.path(), dst.join("audio").join(e.file_name())).unwrap();
-    }
-    let csv = std::fs::read_to_string(src.join("manifest.csv")).unwrap();
-    let mut lines = csv.lines();
-    let header = lines.next().unwrap();
-    let col = header.split(',').position(|h| h == "split").unwrap();
-    let mut text = format!("{header}\n");
-    for l in lines {
-        let mut f: Vec<String> = l.split(',').map(String::from).collect();
-        f[col] = rewrite(&f[col]);
-        text.push_str(&(f.join(",") + "\n"));
-    }
-    std::fs::write(dst.join("manifest.csv"), text).unwrap();
-}
-
 fn plan_error(ws: &Workspace, toml: &str) -> String {
     std::fs::write(ws.path().join("pipelines/p.toml"), toml).unwrap();
     let out = ws.cmd(&["plan", "pipelines/p.toml"]);
@@ -140,12 +119,12 @@ fn protocol_mistakes_are_plan_errors_that_name_corpus_splits_and_file() {
         )
     };
     // A split name sertool does not know (a typo in the split column).
-    csv_corpus_with_splits(&ws, "typo", |s| if s == "test" { "tst".into() } else { s.into() });
+    common::csv_corpus_with_splits(&ws, "typo", |s| if s == "test" { "tst".into() } else { s.into() });
     let err = plan_error(&ws, &pipeline("typo", "[models.m]\nkind = \"mlp\""));
     assert!(err.contains("p.toml") && err.contains("corpus \"c\" has split \"tst\""), "{err}");
     assert!(err.contains("manifest.csv") && err.contains("labelled utterances by split: dev 12, train "), "{err}");
     // A test corpus without a test split.
-    csv_corpus_with_splits(&ws, "no_test", |s| if s == "test" { "train".into() } else { s.into() });
+    common::csv_corpus_with_splits(&ws, "no_test", |s| if s == "test" { "train".into() } else { s.into() });
     let err = plan_error(&ws, &pipeline("no_test", "[models.m]\nkind = \"mlp\""));
     assert!(
         err.contains("experiment \"in_c\" tests on corpus \"c\", which has no labelled utterance in its test split"),

@@ -224,23 +224,7 @@ fn inductive_adaptation_reads_only_the_targets_train_audio_and_transductive_is_m
 fn a_target_without_a_train_split_is_a_plan_error_that_says_what_to_do() {
     let ws = workspace();
     // A CSV corpus whose every row is in the test split.
-    let src = ws.path().join("data/synth/generic_csv");
-    let dst = ws.path().join("data/test_only");
-    std::fs::create_dir_all(dst.join("audio")).unwrap();
-    for e in std::fs::read_dir(src.join("audio")).unwrap().flatten() {
-        std::fs::copy(e.path(), dst.join("audio").join(e.file_name())).unwrap();
-    }
-    let csv = std::fs::read_to_string(src.join("manifest.csv")).unwrap();
-    let mut lines = csv.lines();
-    let header = lines.next().unwrap();
-    let col = header.split(',').position(|h| h == "split").unwrap();
-    let rows = lines.map(|l| {
-        let mut f: Vec<&str> = l.split(',').collect();
-        f[col] = "test";
-        f.join(",")
-    });
-    let text: Vec<String> = std::iter::once(header.to_string()).chain(rows).collect();
-    std::fs::write(dst.join("manifest.csv"), text.join("\n") + "\n").unwrap();
+    common::csv_corpus_with_splits(&ws, "test_only", |_| "test".into());
     let pipeline = PIPELINE.replace(
         "kind = \"msp_podcast\"\nroot = \"../data/synth/msp_podcast\"",
         "kind = \"csv\"\nroot = \"../data/test_only\"\nsplit = { method = \"column\" }",

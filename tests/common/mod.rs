@@ -149,3 +149,24 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A copy of the synthesiser's generic-CSV corpus at `data/<name>` with its split column rewritten.
+pub fn csv_corpus_with_splits(ws: &Workspace, name: &str, rewrite: impl Fn(&str) -> String) {
+    let src = ws.path().join("data/synth/generic_csv");
+    let dst = ws.path().join("data").join(name);
+    std::fs::create_dir_all(dst.join("audio")).unwrap();
+    for e in std::fs::read_dir(src.join("audio")).unwrap().flatten() {
+        std::fs::copy(e.path(), dst.join("audio").join(e.file_name())).unwrap();
+    }
+    let csv = std::fs::read_to_string(src.join("manifest.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let col = header.split(',').position(|h| h == "split").unwrap();
+    let mut text = format!("{header}\n");
+    for l in lines {
+        let mut f: Vec<String> = l.split(',').map(String::from).collect();
+        f[col] = rewrite(&f[col]);
+        text.push_str(&(f.join(",") + "\n"));
+    }
+    std::fs::write(dst.join("manifest.csv"), text).unwrap();
+}
