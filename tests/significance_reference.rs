@@ -5,7 +5,7 @@
 //! tools/significance_reference.py (committed JSON, tests/data/significance_reference.json).
 
 use serde_json::Value;
-use sertool::report::significance::{mcnemar, mcnemar_counts, paired_bootstrap, resample_metrics};
+use sertool::report::significance::{mcnemar, mcnemar_counts, paired_bootstrap, resample_metrics, Clusters, Items};
 use sertool::rng::Rng;
 
 fn reference() -> Value {
@@ -82,7 +82,9 @@ fn paired_bootstrap_matches_numpy_and_sklearn() {
         assert_eq!(drawn, first, "case {name}: first resample indices");
 
         let mut rng = Rng::new(get(case, "seed"));
-        let res = resample_metrics(&truth, &[&a, &b], n_classes, &metric, resamples, &mut rng);
+        let clusters = Clusters::items(truth.len());
+        let items = Items { truth: &truth, clusters: &clusters, n_classes, metric: &metric };
+        let res = resample_metrics(&items, &[&a, &b], resamples, &mut rng);
         let boot = paired_bootstrap(&res, 0, 1, confidence);
         assert_eq!(boot.resamples, resamples);
         close(name, "delta", boot.delta, get(case, "delta"));

@@ -32,6 +32,11 @@ pub struct ReportSection {
     /// Level of the bootstrap confidence interval of the difference to the reference.
     #[serde(default = "default_confidence")]
     pub confidence: f64,
+    /// What a bootstrap resample draws with replacement within the test set: whole speakers
+    /// ("speaker", the default: utterances of one speaker are not independent) or utterances. The
+    /// paired sign-flip test swaps systems on the same units.
+    #[serde(default = "default_unit")]
+    pub bootstrap_unit: String,
     /// Seed of the bootstrap resamples.
     #[serde(default = "super::corpora::default_seed")]
     pub seed: u64,
@@ -52,6 +57,7 @@ impl Default for ReportSection {
             alpha: default_alpha(),
             bootstrap_resamples: default_resamples(),
             confidence: default_confidence(),
+            bootstrap_unit: default_unit(),
             seed: super::corpora::default_seed(),
             matrix_snr_db: None,
             plots: true,
@@ -71,6 +77,10 @@ fn default_resamples() -> usize {
 fn default_confidence() -> f64 {
     0.95
 }
+fn default_unit() -> String {
+    "speaker".into()
+}
+pub const BOOTSTRAP_UNITS: &[&str] = &["speaker", "utterance"];
 fn default_metric() -> String {
     "uar".into()
 }
@@ -106,6 +116,16 @@ pub(crate) fn resolve_report(
                 .or_else(|| models.iter().next())
                 .map(|(name, _)| name.clone());
         }
+    }
+    if !BOOTSTRAP_UNITS.contains(&r.bootstrap_unit.as_str()) {
+        return at_key(
+            "bootstrap_unit",
+            format!(
+                "[report] bootstrap_unit \"{}\" (expected one of: {})",
+                r.bootstrap_unit,
+                BOOTSTRAP_UNITS.join(", ")
+            ),
+        );
     }
     if !(r.alpha > 0.0 && r.alpha < 1.0) {
         return at_key("alpha", format!("[report] alpha = {} (expected a level between 0 and 1, e.g. 0.05)", r.alpha));

@@ -30,13 +30,14 @@ pub fn escape(s: &str) -> String {
 fn cell(c: &Cell, bold: bool) -> String {
     let body = if c.seeds > 1 { format!("{:.3} \\pm {:.3}", c.mean, c.std) } else { format!("{:.3}", c.mean) };
     let body = if bold { format!("\\mathbf{{{body}}}") } else { body };
+    let interval = c.interval.map(|(lo, hi)| format!("\\,{{\\scriptstyle[{lo:.3}, {hi:.3}]}}")).unwrap_or_default();
     let mark = |on: bool, m: &'static str| if on { m } else { "" };
     let marks =
-        format!("{}{}{}", mark(c.mcnemar, "\\dagger"), mark(c.bootstrap, "\\ddagger"), mark(c.transductive, "\\S"));
+        format!("{}{}{}", mark(c.mcnemar, "\\dagger"), mark(c.sign_flip, "\\ddagger"), mark(c.transductive, "\\S"));
     if marks.is_empty() {
-        format!("${body}$")
+        format!("${body}{interval}$")
     } else {
-        format!("${body}^{{{marks}}}$")
+        format!("${body}^{{{marks}}}{interval}$")
     }
 }
 
@@ -56,22 +57,41 @@ fn table(t: &Table, caption: &str) -> String {
         let mut cells = vec![escape(&row.label)];
         for (c, best) in row.cells.iter().zip(&best) {
             cells.push(match c {
-                Some(c) => cell(c, best.as_deref() == Some(format!("{:.3}", c.mean).as_str())),
+                Some(c) => cell(c, t.bold(best, c)),
                 None => "--".into(),
             });
         }
         s.push_str(&format!("{} \\\\\n", cells.join(" & ")));
+    }
+    if t.mdd.iter().any(Option::is_some) {
+        let mdd: Vec<String> = t.mdd.iter().map(|m| m.map_or("--".into(), |m| format!("\\textit{{{m:.3}}}"))).collect();
+        s.push_str(&format!("\\midrule\n\\textit{{MDD (80\\% power)}} & {} \\\\\n", mdd.join(" & ")));
     }
     s.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
     s
 }
 
 fn legend(r: &Results) -> String {
-    let mut s =
-        format!("{} (mean $\\pm$ std over {} seed(s)); bold: best in column.", metric_label(r.metric), r.seeds.len());
+    let rep = &r.p.report;
+    let unit = if rep.bootstrap_unit == "speaker" { "speakers" } else { "utterances" };
+    let mut s = format!("{} (mean $\\pm$ std over {} seed(s)", metric_label(r.metric), r.seeds.len());
+    if rep.bootstrap_resamples > 0 {
+        s.push_str(&format!(
+            "; in brackets its {}\\% interval from a bootstrap of the test set's {unit}); bold: best in column and \
+             models a paired sign-flip test on the same {unit} cannot separate from it ($p \\geq {}$).",
+            (rep.confidence * 100.0).round(),
+            rep.alpha
+        ));
+    } else {
+        s.push_str("); bold: best in column.");
+    }
+    s.push_str(&format!(
+        " MDD: minimum detectable difference at 80\\% power, level {}, for the test set's size and {unit}.",
+        rep.alpha
+    ));
     if let Some(reference) = r.reference() {
         s.push_str(&format!(
-            " $^{{\\dagger}}$: McNemar $p < {a}$, $^{{\\ddagger}}$: paired bootstrap $p < {a}$ against {}.",
+            " $^{{\\dagger}}$: McNemar $p < {a}$, $^{{\\ddagger}}$: sign-flip $p < {a}$ against {}.",
             escape(reference),
             a = r.p.report.alpha
         ));

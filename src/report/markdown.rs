@@ -1,12 +1,12 @@
 //! report.md: the tables, the comparisons with the reference, links to the plots, the noise section
 //! and the reproducibility section.
 
-use super::tables::{cell_text, ordered_comparisons, Table, Tables};
+use super::tables::{cell_text, interval_text, ordered_comparisons, Table, Tables};
 use super::{metric_label, repro, ReportData, Results};
 
 fn marks(c: &super::Cell) -> String {
     let mark = |on: bool, m: &'static str| if on { m } else { "" };
-    format!("{}{}{}", mark(c.mcnemar, "†"), mark(c.bootstrap, "‡"), mark(c.transductive, "§"))
+    format!("{}{}{}", mark(c.mcnemar, "†"), mark(c.sign_flip, "‡"), mark(c.transductive, "§"))
 }
 
 pub fn table(t: &Table) -> String {
@@ -19,12 +19,18 @@ pub fn table(t: &Table) -> String {
             match c {
                 Some(c) => {
                     let text = cell_text(c);
-                    let bold = best.as_deref() == Some(format!("{:.3}", c.mean).as_str());
-                    let text = if bold { format!("**{text}**") } else { text };
-                    md.push_str(&format!(" {text}{} |", marks(c)));
+                    let text = if t.bold(best, c) { format!("**{text}**") } else { text };
+                    md.push_str(&format!(" {text}{}{} |", marks(c), interval_text(c)));
                 }
                 None => md.push_str(" – |"),
             }
+        }
+        md.push('\n');
+    }
+    if t.mdd.iter().any(Option::is_some) {
+        md.push_str("| *MDD (80% power)* |");
+        for m in &t.mdd {
+            md.push_str(&m.map_or(" – |".to_string(), |m| format!(" *{m:.3}* |")));
         }
         md.push('\n');
     }
@@ -32,16 +38,31 @@ pub fn table(t: &Table) -> String {
 }
 
 fn legend(r: &Results) -> String {
-    let mut s = format!(
-        "Cells: {} as mean ± std over {} seed(s) ({}); **bold**: best in its column.",
-        metric_label(r.metric),
-        r.seeds.len(),
-        r.seeds_text()
-    );
+    let rep = &r.p.report;
+    let unit = if rep.bootstrap_unit == "speaker" { "speakers" } else { "utterances" };
+    let mut s =
+        format!("Cells: {} as mean ± std over {} seed(s) ({})", metric_label(r.metric), r.seeds.len(), r.seeds_text());
+    if rep.bootstrap_resamples > 0 {
+        s.push_str(&format!(
+            ", then its {}% interval from a bootstrap that resamples the test set's {unit} ({} resamples); \
+             **bold**: best in its column, and every model a paired sign-flip test on the same {unit} cannot \
+             separate from it (p ≥ {}): a tie.",
+            (rep.confidence * 100.0).round(),
+            rep.bootstrap_resamples,
+            rep.alpha
+        ));
+    } else {
+        s.push_str("; **bold**: best in its column.");
+    }
+    s.push_str(&format!(
+        " *MDD*: the smallest difference a paired comparison on that test set detects with 80% power at level {} \
+         (two proportions at the reference's accuracy, effective size n / design effect of its {unit}).",
+        rep.alpha
+    ));
     if let Some(reference) = r.reference() {
         s.push_str(&format!(
-            " Against the reference `{reference}` on the same utterances: † McNemar p < {a}, ‡ paired bootstrap p < {a}.",
-            a = r.p.report.alpha
+            " Against the reference `{reference}` on the same utterances: † McNemar p < {a}, ‡ sign-flip p < {a}.",
+            a = rep.alpha
         ));
     }
     if r.any_transductive() {
@@ -68,12 +89,16 @@ fn significance(r: &Results) -> String {
     }
     let label = metric_label(r.metric);
     let conf = (r.p.report.confidence * 100.0).round();
+    let unit = &r.p.report.bootstrap_unit;
     let mut md = format!("\n## Significance against {reference}\n\n");
     md.push_str(&format!(
-        "Δ = model − {reference} in seed-averaged {label} on the same test utterances, with its {conf}% paired-bootstrap interval; McNemar: utterances only the model (b) or only {reference} (c) gets right, seed ensembles, exact p.\n\n"
+        "Δ = model − {reference} in seed-averaged {label} on the same test utterances, with its {conf}% paired-bootstrap interval \
+         (the same {unit}s resampled for both); sign-flip: the two systems' seed ensembles swapped on each {unit} at random, \
+         p = (1 + #|Δ*| ≥ |Δ|) / (1 + R); McNemar: utterances only the model (b) or only {reference} (c) gets right, seed \
+         ensembles, exact p.\n\n"
     ));
     md.push_str(&format!(
-        "| model | train → test | condition | n | Δ {label} | {conf}% CI | b / c | p McNemar | p bootstrap |\n|---|---|---|---:|---:|---|---:|---:|---:|\n"
+        "| model | train → test | condition | n | {unit}s | Δ {label} | {conf}% CI | b / c | p McNemar | p bootstrap | p sign-flip |\n|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|\n"
     ));
     for c in rows {
         let (delta, ci, pb) = match &c.bootstrap {
@@ -82,13 +107,15 @@ fn significance(r: &Results) -> String {
             }
             None => ("–".into(), "–".into(), "–".into()),
         };
+        let pf = c.sign_flip.as_ref().map_or("–".into(), |f| p_text(f.p, 0));
         md.push_str(&format!(
-            "| {} | {} → {} | {} | {} | {delta} | {ci} | {} / {} | {} | {pb} |\n",
+            "| {} | {} → {} | {} | {} | {} | {delta} | {ci} | {} / {} | {} | {pb} | {pf} |\n",
             c.model,
             c.train,
             c.test,
             r.condition(&c.condition).map_or(c.condition.clone(), |x| r.condition_label(x)),
             c.utterances,
+            c.clusters,
             c.mcnemar.b,
             c.mcnemar.c,
             p_text(c.mcnemar.p_exact, 0)
@@ -103,6 +130,7 @@ pub fn render(
     data: &ReportData,
     plots: &[String],
     extra: &[(Results, Tables)],
+    protocol: &serde_json::Value,
 ) -> String {
     let mut md = format!("# {} — {}\n\n", r.p.pipeline.name, metric_label(r.metric));
     md.push_str(&legend(r));
@@ -132,6 +160,7 @@ pub fn render(
             md.push_str(&format!("\n### {}\n\n{}", t.title, table(t)));
         }
     }
+    md.push_str(&super::sweep::markdown(r, &data.trains));
     md.push_str(&super::enhancement::markdown(r));
     md.push_str(&significance(r));
     if !plots.is_empty() {
@@ -142,6 +171,7 @@ pub fn render(
         }
     }
     md.push_str(&repro::noise_markdown(r.p, data));
+    md.push_str(&super::protocol::markdown(protocol));
     md.push_str(&repro::markdown(r, data));
     md.push_str(
         "\nTraining wall-clock times are in training.md next to this file (they vary from run to run, so they \

@@ -12,9 +12,12 @@ mod enhancement;
 mod latex;
 mod markdown;
 mod plots;
+pub mod protocol;
 mod repro;
 pub mod significance;
+pub mod sweep;
 mod tables;
+mod tensorboard;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,7 +30,7 @@ use crate::models::metrics::Metrics;
 pub use crate::records::Predictions;
 use crate::records::{Condition, EvalInfo, IngestReport, MixStats, TrainInfo};
 
-pub use compare::Comparison;
+pub use compare::{CellAnalysis, Comparison, Identities, Identity};
 
 /// One eval stage's results and the keys of the stages that made them.
 pub struct EvalResult {
@@ -49,6 +52,10 @@ pub struct TrainRun {
     /// The epoch training kept (selected on the source dev split).
     pub best_epoch: usize,
     pub adaptation: Option<AdaptationRun>,
+    /// The per-epoch logs (TensorBoard event files): the final predictor's and, for `edrl-mea`, its
+    /// encoders'.
+    pub log: crate::models::TrainLog,
+    pub encoder_log: Option<crate::models::TrainLog>,
 }
 
 /// What an adapted model adapted on, and how its pseudo-labels went.
@@ -79,6 +86,9 @@ pub struct ReportData {
     /// (corpus, its ingest report) of every corpus the experiments use.
     pub ingest: Vec<(String, IngestReport)>,
     pub trains: Vec<TrainRun>,
+    /// id → speaker and content hash of each test corpus: the units of the speaker bootstrap, and what
+    /// the protocol card hashes.
+    pub identities: Identities,
 }
 
 pub fn metric_value(m: &Metrics, name: &str) -> f64 {
@@ -125,6 +135,8 @@ pub struct Results<'a> {
     /// Seeds of each group, in seed order.
     pub groups: BTreeMap<GroupKey, Vec<&'a EvalResult>>,
     pub comparisons: BTreeMap<GroupKey, Comparison>,
+    /// Per (train, test, condition): intervals, minimum detectable difference, ties with the best.
+    pub analyses: BTreeMap<(String, String, String), CellAnalysis>,
     pub seeds: Vec<u64>,
 }
 
@@ -136,19 +148,24 @@ pub struct Cell {
     pub seeds: usize,
     /// McNemar (seed ensembles) p < alpha against the reference.
     pub mcnemar: bool,
-    /// Paired bootstrap p < alpha against the reference.
-    pub bootstrap: bool,
+    /// Paired sign-flip p < alpha against the reference (by `[report] bootstrap_unit`).
+    pub sign_flip: bool,
+    /// The bootstrap interval of the mean at `[report] confidence`.
+    pub interval: Option<(f64, f64)>,
+    /// Not separable from the best model of its (train, test, condition) by the sign-flip test.
+    pub tied_best: bool,
     /// A model adapted on the test corpus's test-split audio (transductive), marked § in the tables.
     pub transductive: bool,
 }
 
 impl<'a> Results<'a> {
-    pub fn new(p: &'a Pipeline, evals: &'a [EvalResult]) -> Results<'a> {
-        Results::with_metric(p, evals, p.report.metric.as_str())
+    pub fn new(p: &'a Pipeline, data: &'a ReportData) -> Results<'a> {
+        Results::with_metric(p, data, p.report.metric.as_str())
     }
 
     /// The same results measured by another metric (the extra tables of `[report] metrics`).
-    pub fn with_metric(p: &'a Pipeline, evals: &'a [EvalResult], metric: &'a str) -> Results<'a> {
+    pub fn with_metric(p: &'a Pipeline, data: &'a ReportData, metric: &'a str) -> Results<'a> {
+        let evals = &data.evals;
         let mut groups: BTreeMap<GroupKey, Vec<&EvalResult>> = BTreeMap::new();
         let (mut pairs, mut trains, mut tests) = (Vec::new(), Vec::new(), Vec::new());
         for e in evals {
@@ -168,8 +185,26 @@ impl<'a> Results<'a> {
         let mut seeds: Vec<u64> = evals.iter().map(|e| e.info.seed).collect();
         seeds.sort();
         seeds.dedup();
-        let comparisons = compare::compare_all(&groups, &models, &p.report, p.labels.classes.len(), metric);
-        Results { p, metric, models, pairs, trains, tests, conditions: p.mix.conditions(), groups, comparisons, seeds }
+        let analyses =
+            compare::analyse_all(&groups, &models, &p.report, &data.identities, p.labels.classes.len(), metric);
+        let comparisons = analyses
+            .values()
+            .flat_map(|a| &a.comparisons)
+            .map(|c| ((c.model.clone(), c.train.clone(), c.test.clone(), c.condition.clone()), c.clone()))
+            .collect();
+        Results {
+            p,
+            metric,
+            models,
+            pairs,
+            trains,
+            tests,
+            conditions: p.mix.conditions(),
+            groups,
+            comparisons,
+            analyses,
+            seeds,
+        }
     }
 
     pub fn reference(&self) -> Option<&str> {
@@ -183,14 +218,26 @@ impl<'a> Results<'a> {
         let (mean, std) = mean_std(&values);
         let alpha = self.p.report.alpha;
         let cmp = self.comparisons.get(&key);
+        let analysis = self.analyses.get(&(train.to_string(), test.to_string(), condition.to_string()));
         Some(Cell {
             mean,
             std,
             seeds: values.len(),
             mcnemar: cmp.is_some_and(|c| c.mcnemar.p_exact < alpha),
-            bootstrap: cmp.and_then(|c| c.bootstrap.as_ref()).is_some_and(|b| b.p < alpha),
+            sign_flip: cmp.and_then(|c| c.sign_flip.as_ref()).is_some_and(|b| b.p < alpha),
+            interval: analysis
+                .and_then(|a| a.intervals.iter().find(|(m, _, _)| m == model))
+                .map(|(_, lo, hi)| (*lo, *hi)),
+            tied_best: analysis
+                .is_some_and(|a| a.tied_with_best.len() > 1 && a.tied_with_best.iter().any(|m| m == model)),
             transductive: self.is_transductive(model, train, test),
         })
+    }
+
+    /// The minimum detectable difference of one (train, test, condition).
+    pub fn mdd(&self, train: &str, test: &str, condition: &str) -> Option<f64> {
+        let a = self.analyses.get(&(train.to_string(), test.to_string(), condition.to_string()))?;
+        a.mdd.as_ref().map(|m| m.mdd)
     }
 
     /// Whether the model of this cell adapted on the test corpus's test audio (unlabeled).
@@ -242,7 +289,7 @@ fn push_new<T: PartialEq>(v: &mut Vec<T>, x: T) {
 /// results.csv/json/parquet (one row per model, train, test, condition and seed), significance.csv,
 /// training.md, adaptation.csv and plots/ (SVG and PNG).
 pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()> {
-    let results = Results::new(p, &data.evals);
+    let results = Results::new(p, data);
     let tables = tables::build(&results);
     let plots = if p.report.plots { plots::draw(&results, &out.join("plots"))? } else { Vec::new() };
     let write = |name: &str, bytes: &[u8]| {
@@ -254,12 +301,14 @@ pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()>
         .iter()
         .filter(|m| **m != p.report.metric)
         .map(|m| {
-            let r = Results::with_metric(p, &data.evals, m);
+            let r = Results::with_metric(p, data, m);
             let t = tables::build(&r);
             (r, t)
         })
         .collect();
-    write("report.md", markdown::render(&results, &tables, data, &plots, &extra).as_bytes())?;
+    let card = protocol::card(&results, data);
+    write("report.md", markdown::render(&results, &tables, data, &plots, &extra, &card).as_bytes())?;
+    write("protocol.json", &serde_json::to_vec_pretty(&card)?)?;
     write("enhancement.csv", enhancement::csv(&results).as_bytes())?;
     let (fragment, standalone) = latex::render(&results, &tables);
     write("tables.tex", fragment.as_bytes())?;
@@ -267,9 +316,10 @@ pub fn render(p: &Pipeline, data: &ReportData, out: &Path) -> anyhow::Result<()>
     write("results.csv", tables::long_csv(&results).as_bytes())?;
     crate::table::write_parquet(&out.join("results.parquet"), &tables::long_batch(&results)?, &[])?;
     write("significance.csv", tables::significance_csv(&results).as_bytes())?;
-    write("results.json", &serde_json::to_vec_pretty(&tables::json(&results, &tables, data))?)?;
+    write("results.json", &serde_json::to_vec_pretty(&tables::json(&results, &tables, data, &card))?)?;
     write("training.md", training_times(&data.trains).as_bytes())?;
     write("adaptation.csv", adaptation_csv(&data.trains).as_bytes())?;
+    tensorboard::write(&data.trains, out)?;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ fn db3(x: f64) -> String {
     }
 }
 
-fn snr_definition(p: &Pipeline) -> String {
+pub(super) fn snr_definition(p: &Pipeline) -> String {
     let over = if p.mix.snr_mode == "active" {
         format!("active frames (within {} dB of the loudest 20 ms frame)", p.mix.active_gate_db)
     } else {
@@ -124,7 +124,7 @@ pub fn noise_json(p: &Pipeline, data: &ReportData) -> serde_json::Value {
 }
 
 /// How a corpus is split, in words.
-fn split_text(c: &Corpus) -> String {
+pub(super) fn split_text(c: &Corpus) -> String {
     let s = &c.split;
     match s.method.as_deref().unwrap_or("speakers") {
         "sessions" => format!(
@@ -204,12 +204,15 @@ pub fn markdown(r: &Results, data: &ReportData) -> String {
     md.push_str(&format!("- Model seeds: {}.\n", seeds_of_models(p, r)));
     if let Some(reference) = r.reference() {
         md.push_str(&format!(
-            "- Significance against `{reference}` at α = {}: McNemar's exact test on the seed ensembles' per-utterance correctness (class probabilities averaged over seeds); paired bootstrap of the seed-averaged {} difference, {} resamples of the test utterances (seed {}), {:.0}% percentile interval.\n",
+            "- Significance against `{reference}` at α = {}: McNemar's exact test on the seed ensembles' per-utterance correctness (class probabilities averaged over seeds); paired bootstrap of the seed-averaged {} difference, {} resamples of the test set's {}s (seed {}), {:.0}% percentile interval; paired sign-flip test on the seed ensembles by {}, p = (1 + extreme) / (1 + {}).\n",
             p.report.alpha,
             super::metric_label(r.metric),
             p.report.bootstrap_resamples,
+            p.report.bootstrap_unit,
             p.report.seed,
-            p.report.confidence * 100.0
+            p.report.confidence * 100.0,
+            p.report.bootstrap_unit,
+            p.report.bootstrap_resamples,
         ));
     }
 

@@ -161,36 +161,227 @@ fn mean_over_seeds(truth: &[usize], seeds: &[Vec<usize>], idx: &[usize], n_class
     seeds.iter().map(|p| metric_at(truth, p, idx, n_classes, metric)).sum::<f64>() / seeds.len() as f64
 }
 
-/// Per system, its metric averaged over its seeds on each of `resamples` bootstrap resamples of the
-/// items (n draws with replacement each, from `rng`, the same resample for every system and seed),
-/// and on the full set. One set of resamples serves every comparison in a table cell.
+/// The units a bootstrap resamples: each a list of item indices. Utterances of one speaker are not
+/// independent, so the report resamples whole speakers by default (`[report] bootstrap_unit`).
+#[derive(Debug, Clone)]
+pub struct Clusters {
+    pub members: Vec<Vec<usize>>,
+}
+
+impl Clusters {
+    /// One cluster per distinct key, in key order; members in item order.
+    pub fn of(keys: &[&str]) -> Clusters {
+        let mut by_key: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            by_key.entry(k).or_default().push(i);
+        }
+        Clusters { members: by_key.into_values().collect() }
+    }
+
+    /// Every item its own cluster, in item order (the utterance bootstrap).
+    pub fn items(n: usize) -> Clusters {
+        Clusters { members: (0..n).map(|i| vec![i]).collect() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn items_total(&self) -> usize {
+        self.members.iter().map(Vec::len).sum()
+    }
+}
+
+/// The test items of a comparison: true classes, the clusters a resample draws, and the metric.
+#[derive(Clone, Copy)]
+pub struct Items<'a> {
+    pub truth: &'a [usize],
+    pub clusters: &'a Clusters,
+    pub n_classes: usize,
+    pub metric: &'a str,
+}
+
+/// Per system, its metric averaged over its seeds on each of `resamples` cluster-bootstrap resamples
+/// (k clusters drawn with replacement by `rng.below(k)`, their items concatenated; the same resample
+/// for every system and seed), and on the full set. One set of resamples serves every system of a
+/// table cell: their intervals and their paired differences. With `Clusters::items`, each resample is
+/// n utterances drawn with replacement.
 pub struct Resampled {
     pub observed: Vec<f64>,
     pub resampled: Vec<Vec<f64>>,
 }
 
-pub fn resample_metrics(
-    truth: &[usize],
-    systems: &[&[Vec<usize>]],
-    n_classes: usize,
-    metric: &str,
-    resamples: usize,
-    rng: &mut Rng,
-) -> Resampled {
-    let n = truth.len();
-    let all: Vec<usize> = (0..n).collect();
+pub fn resample_metrics(items: &Items, systems: &[&[Vec<usize>]], resamples: usize, rng: &mut Rng) -> Resampled {
+    let Items { truth, clusters, n_classes, metric } = *items;
+    let all: Vec<usize> = (0..truth.len()).collect();
     let observed = systems.iter().map(|s| mean_over_seeds(truth, s, &all, n_classes, metric)).collect();
     let mut resampled = vec![Vec::with_capacity(resamples); systems.len()];
-    let mut idx = vec![0usize; n];
+    let k = clusters.len() as u64;
+    let mut idx = Vec::with_capacity(clusters.items_total());
     for _ in 0..resamples {
-        for i in idx.iter_mut() {
-            *i = rng.below(n as u64) as usize;
+        idx.clear();
+        for _ in 0..k {
+            idx.extend_from_slice(&clusters.members[rng.below(k) as usize]);
         }
         for (s, out) in systems.iter().zip(resampled.iter_mut()) {
             out.push(mean_over_seeds(truth, s, &idx, n_classes, metric));
         }
     }
     Resampled { observed, resampled }
+}
+
+/// The percentile interval of one system's resampled metric (its table cell's interval).
+pub fn interval(r: &Resampled, system: usize, confidence: f64) -> (f64, f64) {
+    let mut v = r.resampled[system].clone();
+    v.sort_by(f64::total_cmp);
+    let tail = 100.0 * (1.0 - confidence) / 2.0;
+    (percentile(&v, tail), percentile(&v, 100.0 - tail))
+}
+
+/// A paired permutation test of two systems on the same items, by cluster: each resample swaps the two
+/// systems' predictions on every cluster whose coin (the top bit of `rng.next_u64()`, clusters in
+/// order) comes up 1, which for a metric that is a mean over clusters is flipping the sign of each
+/// cluster's difference. p = (1 + #{|Δ*| ≥ |Δ| − 1e-12}) / (1 + R): add-one smoothed, so never 0.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SignFlip {
+    pub delta: f64,
+    pub p: f64,
+    pub resamples: usize,
+}
+
+pub fn sign_flip(items: &Items, system: &[usize], reference: &[usize], resamples: usize, rng: &mut Rng) -> SignFlip {
+    let Items { truth, clusters, n_classes, metric } = *items;
+    let metric_of = |cm: &[i64]| {
+        let cm = cm.chunks(n_classes).map(|r| r.iter().map(|&v| v as u64).collect()).collect();
+        crate::report::metric_value(&metrics::from_confusion(cm), metric)
+    };
+    // Confusion counts per cluster, flattened, for each system: a swap exchanges whole clusters.
+    let counts = |pred: &[usize]| -> Vec<Vec<i64>> {
+        clusters
+            .members
+            .iter()
+            .map(|m| {
+                let mut cm = vec![0i64; n_classes * n_classes];
+                for &i in m {
+                    cm[truth[i] * n_classes + pred[i]] += 1;
+                }
+                cm
+            })
+            .collect()
+    };
+    let (a, b) = (counts(system), counts(reference));
+    let sum = |parts: &[Vec<i64>]| {
+        parts.iter().fold(vec![0i64; n_classes * n_classes], |mut acc, cm| {
+            acc.iter_mut().zip(cm).for_each(|(s, v)| *s += v);
+            acc
+        })
+    };
+    let (total_a, total_b) = (sum(&a), sum(&b));
+    let delta = metric_of(&total_a) - metric_of(&total_b);
+    let mut extreme = 0usize;
+    let (mut sa, mut sb) = (total_a.clone(), total_b.clone());
+    for _ in 0..resamples {
+        sa.copy_from_slice(&total_a);
+        sb.copy_from_slice(&total_b);
+        for (ca, cb) in a.iter().zip(&b) {
+            if rng.next_u64() >> 63 == 1 {
+                for ((x, y), (va, vb)) in sa.iter_mut().zip(sb.iter_mut()).zip(ca.iter().zip(cb)) {
+                    *x += vb - va;
+                    *y += va - vb;
+                }
+            }
+        }
+        if (metric_of(&sa) - metric_of(&sb)).abs() >= delta.abs() - 1e-12 {
+            extreme += 1;
+        }
+    }
+    SignFlip { delta, p: (1 + extreme) as f64 / (1 + resamples) as f64, resamples }
+}
+
+/// The smallest true difference a paired comparison on this test set would detect with the given power
+/// at level alpha (two-sided): (z₁₋α/₂ + z_power) · √(2p(1 − p) / n_eff), with p the accuracy of
+/// `correct` (a reference system's per-item correctness) and n_eff = n / (1 + (m̄ − 1)ρ), m̄ the mean
+/// cluster size and ρ the intraclass correlation of correctness over clusters (one-way ANOVA
+/// estimator, clamped to [0, 1]; 0 when every cluster is one item). Two independent proportions, so
+/// it ignores the correlation of paired systems: a conservative figure.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mdd {
+    pub n: usize,
+    pub clusters: usize,
+    pub p: f64,
+    pub icc: f64,
+    pub design_effect: f64,
+    pub n_effective: f64,
+    pub power: f64,
+    pub alpha: f64,
+    pub mdd: f64,
+}
+
+pub fn mdd(correct: &[bool], clusters: &Clusters, alpha: f64, power: f64) -> Option<Mdd> {
+    let n = correct.len();
+    let k = clusters.len();
+    if n == 0 || k == 0 {
+        return None;
+    }
+    let y = |i: usize| if correct[i] { 1.0 } else { 0.0 };
+    let grand = (0..n).map(y).sum::<f64>() / n as f64;
+    let icc = if k < 2 || n == k {
+        0.0
+    } else {
+        let (mut ssb, mut ssw, mut sum_m2) = (0.0, 0.0, 0.0);
+        for m in &clusters.members {
+            let mj = m.len() as f64;
+            let mean = m.iter().map(|&i| y(i)).sum::<f64>() / mj;
+            ssb += mj * (mean - grand).powi(2);
+            ssw += m.iter().map(|&i| (y(i) - mean).powi(2)).sum::<f64>();
+            sum_m2 += mj * mj;
+        }
+        let msb = ssb / (k - 1) as f64;
+        let msw = ssw / (n - k) as f64;
+        let m0 = (n as f64 - sum_m2 / n as f64) / (k - 1) as f64;
+        let denom = msb + (m0 - 1.0) * msw;
+        if denom > 0.0 {
+            ((msb - msw) / denom).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    let design_effect = 1.0 + (n as f64 / k as f64 - 1.0) * icc;
+    let n_effective = n as f64 / design_effect;
+    let z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power);
+    let mdd = z * (2.0 * grand * (1.0 - grand) / n_effective).sqrt();
+    Some(Mdd { n, clusters: k, p: grand, icc, design_effect, n_effective, power, alpha, mdd })
+}
+
+/// The standard normal quantile, q in (0, 1): solves P(|Z| > z) = 2(1 − q) (the χ²₁ survival
+/// function above) by bisection to the last bit, negated below q = 1/2.
+pub fn normal_quantile(q: f64) -> f64 {
+    if q == 0.5 {
+        return 0.0;
+    }
+    let tail = 2.0 * (1.0 - q.max(1.0 - q));
+    let (mut lo, mut hi) = (0.0f64, 40.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid == lo || mid == hi {
+            break;
+        }
+        if chi2_sf_1dof(mid * mid) > tail {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let z = 0.5 * (lo + hi);
+    if q < 0.5 {
+        -z
+    } else {
+        z
+    }
 }
 
 /// The paired bootstrap of system − reference: the observed difference of their seed-averaged

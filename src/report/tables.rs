@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::{metric_value, Cell, ReportData, Results};
+use serde::Serialize;
 
 pub struct Row {
     pub label: String,
@@ -20,9 +21,18 @@ pub struct Table {
     pub corner: String,
     pub columns: Vec<String>,
     pub rows: Vec<Row>,
+    /// Per column, the minimum detectable difference of its test set (`significance::mdd`; in a
+    /// matrix, the largest over its rows).
+    pub mdd: Vec<Option<f64>>,
 }
 
 impl Table {
+    /// Whether a cell is set in bold: it shows its column's best mean, or the sign-flip test cannot
+    /// separate it from the best (a tie in rank).
+    pub fn bold(&self, best: &Option<String>, c: &Cell) -> bool {
+        best.is_some() && (best.as_deref() == Some(format!("{:.3}", c.mean).as_str()) || c.tied_best)
+    }
+
     /// Per column, the best mean as shown (three decimals), when the column has two cells or more:
     /// every cell that shows it is set in bold.
     pub fn best(&self) -> Vec<Option<String>> {
@@ -56,6 +66,11 @@ pub fn cell_text(c: &Cell) -> String {
     }
 }
 
+/// " [0.801, 0.899]": the cell's bootstrap interval, or nothing without resamples.
+pub fn interval_text(c: &Cell) -> String {
+    c.interval.map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]")).unwrap_or_default()
+}
+
 pub fn build(r: &Results) -> Tables {
     let reference = r.reference();
     let robustness = r
@@ -76,6 +91,7 @@ pub fn build(r: &Results) -> Tables {
                 })
                 .filter(|row| row.cells.iter().any(Option::is_some))
                 .collect(),
+            mdd: r.conditions.iter().map(|c| r.mdd(train, test, &c.name)).collect(),
         })
         .collect();
     let mut matrices = Vec::new();
@@ -87,7 +103,12 @@ pub fn build(r: &Results) -> Tables {
                 .map(|train| Row {
                     label: train.clone(),
                     reference: false,
-                    cells: r.tests.iter().map(|test| r.cell(m, train, test, &c.name)).collect(),
+                    // Rows of a matrix are training sets of one model: ties rank models, not these.
+                    cells: r
+                        .tests
+                        .iter()
+                        .map(|test| r.cell(m, train, test, &c.name).map(|c| Cell { tied_best: false, ..c }))
+                        .collect(),
                 })
                 .filter(|row| row.cells.iter().any(Option::is_some))
                 .collect();
@@ -100,6 +121,16 @@ pub fn build(r: &Results) -> Tables {
                 title: format!("{m}{role}, {}", r.condition_label(c)),
                 corner: "train \\ test".into(),
                 columns: r.tests.clone(),
+                mdd: r
+                    .tests
+                    .iter()
+                    .map(|test| {
+                        r.trains
+                            .iter()
+                            .filter_map(|train| r.mdd(train, test, &c.name))
+                            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+                    })
+                    .collect(),
                 rows,
             });
         }
@@ -176,13 +207,13 @@ pub fn long_batch(r: &Results) -> anyhow::Result<arrow_array::RecordBatch> {
 /// significance.csv: one row per comparison with the reference.
 pub fn significance_csv(r: &Results) -> String {
     let mut csv = String::from(
-        "model,reference,train,test,condition,utterances,mcnemar_b,mcnemar_c,mcnemar_p_exact,mcnemar_chi2,mcnemar_p_chi2,metric,delta,ci_low,ci_high,confidence,bootstrap_p,resamples\n",
+        "model,reference,train,test,condition,utterances,mcnemar_b,mcnemar_c,mcnemar_p_exact,mcnemar_chi2,mcnemar_p_chi2,metric,delta,ci_low,ci_high,confidence,bootstrap_p,resamples,unit,units,sign_flip_p\n",
     );
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for c in ordered_comparisons(r) {
         let b = c.bootstrap.as_ref();
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             c.model,
             c.reference,
             c.train,
@@ -201,6 +232,9 @@ pub fn significance_csv(r: &Results) -> String {
             opt(b.map(|b| b.confidence)),
             opt(b.map(|b| b.p)),
             b.map_or(0, |b| b.resamples),
+            c.unit,
+            c.clusters,
+            opt(c.sign_flip.as_ref().map(|f| f.p)),
         ));
     }
     csv
@@ -223,13 +257,15 @@ pub fn ordered_comparisons<'a>(r: &'a Results) -> Vec<&'a super::Comparison> {
 fn table_json(t: &Table) -> serde_json::Value {
     json!({
         "id": t.id, "title": t.title, "corner": t.corner, "columns": t.columns,
+        "mdd": t.mdd,
         "rows": t.rows.iter().map(|row| json!({
             "label": row.label,
             "reference": row.reference,
             "cells": row.cells.iter().map(|c| c.as_ref().map(|c| json!({
                 "mean": c.mean, "std": c.std, "seeds": c.seeds,
-                "mcnemar_significant": c.mcnemar, "bootstrap_significant": c.bootstrap,
-                "transductive": c.transductive,
+                "ci_low": c.interval.map(|i| i.0), "ci_high": c.interval.map(|i| i.1),
+                "mcnemar_significant": c.mcnemar, "sign_flip_significant": c.sign_flip,
+                "tied_with_best": c.tied_best, "transductive": c.transductive,
             }))).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
@@ -237,7 +273,7 @@ fn table_json(t: &Table) -> serde_json::Value {
 
 /// results.json: the cells, the tables as laid out, every per-seed row, every comparison, the noise
 /// statistics and the reproducibility record.
-pub fn json(r: &Results, tables: &Tables, data: &ReportData) -> serde_json::Value {
+pub fn json(r: &Results, tables: &Tables, data: &ReportData, protocol: &serde_json::Value) -> serde_json::Value {
     let mut cells = Vec::new();
     for (train, test) in &r.pairs {
         for m in &r.models {
@@ -246,6 +282,9 @@ pub fn json(r: &Results, tables: &Tables, data: &ReportData) -> serde_json::Valu
                     cells.push(json!({
                         "model": m, "train": train, "test": test, "condition": c.name, "metric": r.metric,
                         "mean": cell.mean, "std": cell.std, "seeds": cell.seeds,
+                        "ci_low": cell.interval.map(|i| i.0), "ci_high": cell.interval.map(|i| i.1),
+                        "confidence": r.p.report.confidence, "bootstrap_unit": r.p.report.bootstrap_unit,
+                        "tied_with_best": cell.tied_best,
                     }));
                 }
             }
@@ -274,7 +313,28 @@ pub fn json(r: &Results, tables: &Tables, data: &ReportData) -> serde_json::Valu
         },
         "per_seed": per_seed,
         "significance": ordered_comparisons(r),
+        "minimum_detectable_difference": mdd_json(r),
         "noise": super::repro::noise_json(r.p, data),
         "reproducibility": super::repro::json(r, data),
+        "protocol": protocol,
+        "sweeps": super::sweep::json(r, &data.trains),
     })
+}
+
+/// Every cell's minimum detectable difference, with what it was computed from.
+fn mdd_json(r: &Results) -> serde_json::Value {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        train: &'a str,
+        test: &'a str,
+        condition: &'a str,
+        #[serde(flatten)]
+        mdd: &'a super::significance::Mdd,
+    }
+    let rows: Vec<Row> = r
+        .analyses
+        .iter()
+        .filter_map(|((train, test, condition), a)| Some(Row { train, test, condition, mdd: a.mdd.as_ref()? }))
+        .collect();
+    serde_json::to_value(rows).unwrap_or_default()
 }

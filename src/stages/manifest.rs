@@ -195,6 +195,19 @@ pub fn read_labels(dir: &Path) -> anyhow::Result<HashMap<String, (String, String
     Ok(ids.into_iter().zip(labels).zip(splits).filter_map(|((i, l), s)| l.map(|l| (i, (l, s)))).collect())
 }
 
+/// id → speaker and content hash of every row of a manifest entry.
+pub fn read_identities(dir: &Path) -> anyhow::Result<HashMap<String, crate::report::Identity>> {
+    let b = table::read_parquet(&dir.join("manifest.parquet"))?;
+    let ids = table::strings(&b, "id")?;
+    let speakers = table::strings(&b, "speaker")?;
+    let hashes = table::strings(&b, "content_sha256")?;
+    Ok(ids
+        .into_iter()
+        .zip(speakers.into_iter().zip(hashes))
+        .map(|(id, (speaker, content_sha256))| (id, crate::report::Identity { speaker, content_sha256 }))
+        .collect())
+}
+
 pub fn read_ingest_report(dir: &Path) -> anyhow::Result<IngestReport> {
     super::read_json(&dir.join("ingest.json"))
 }
