@@ -191,7 +191,7 @@ pub fn train(steps: usize) -> anyhow::Result<Vec<TrainBench>> {
     let weights = Tensor::ones(64, candle_core::DType::F32, &Device::Cpu)?;
     let ms = time(&mut || {
         let loss = model.loss(&cfg.loss, &x, &onehot, &targets, &weights, &present)?;
-        Ok(opt.backward_step(&loss)?)
+        Ok(opt.backward_step(&loss.total)?)
     })?;
     out.push(TrainBench { network: "edrl", steps, ms_per_step: ms });
 

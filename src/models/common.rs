@@ -2,6 +2,8 @@
 //! steps, learning-rate schedule, dev-UAR epoch selection with patience), class weights, the class-weighted
 //! cross-entropy, the z-score `Standardizer`, and small tensor helpers.
 
+use std::collections::BTreeMap;
+
 use candle_core::{Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer};
 use serde::{Deserialize, Serialize};
@@ -82,6 +84,60 @@ pub struct TrainLog {
     pub best_dev_uar: Option<f64>,
     pub final_train_loss: f64,
     pub seconds: f64,
+    /// Every epoch: what TensorBoard shows (the report writes it as event files).
+    #[serde(default)]
+    pub history: Vec<EpochLog>,
+}
+
+/// One epoch of training: its learning rate, the mean loss over its batches and of each named term
+/// (unweighted; over the batches that had it), and the dev UAR that selection read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub lr: f64,
+    pub loss: f64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub terms: BTreeMap<String, f64>,
+    pub dev_uar: Option<f64>,
+    /// The phase of a kind that trains in phases (pre-training, fine-tuning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+}
+
+/// A batch's loss: the total AdamW steps on, and its named terms for the log.
+pub struct BatchLoss {
+    pub total: Tensor,
+    pub terms: Vec<(&'static str, Tensor)>,
+}
+
+impl From<Tensor> for BatchLoss {
+    fn from(total: Tensor) -> Self {
+        BatchLoss { total, terms: Vec::new() }
+    }
+}
+
+impl BatchLoss {
+    /// The same loss with one more named term logged (not added to the total).
+    pub fn term(mut self, name: &'static str, value: &Tensor) -> Self {
+        self.terms.push((name, value.clone()));
+        self
+    }
+}
+
+/// Sums of named terms over an epoch's batches, for their means.
+#[derive(Default)]
+pub struct TermMeans(BTreeMap<String, (f64, usize)>);
+
+impl TermMeans {
+    pub fn add(&mut self, name: &str, value: f64) {
+        let e = self.0.entry(name.to_string()).or_default();
+        e.0 += value;
+        e.1 += 1;
+    }
+
+    pub fn means(&self) -> BTreeMap<String, f64> {
+        self.0.iter().map(|(k, (s, n))| (k.clone(), s / *n as f64)).collect()
+    }
 }
 
 /// Class-balanced loss weights n / (k · count_c) over the k classes present (0 for absent classes).
@@ -144,7 +200,7 @@ pub fn run_epochs<S>(
     tag: &str,
     n_rows: usize,
     opt: &mut AdamW,
-    mut batch_loss: impl FnMut(&[usize]) -> anyhow::Result<Tensor>,
+    mut batch_loss: impl FnMut(&[usize]) -> anyhow::Result<BatchLoss>,
     mut dev_uar: impl FnMut() -> anyhow::Result<Option<f64>>,
     mut snapshot: impl FnMut() -> anyhow::Result<S>,
 ) -> anyhow::Result<(S, TrainLog)> {
@@ -152,20 +208,28 @@ pub fn run_epochs<S>(
     let mut order: Vec<usize> = (0..n_rows).collect();
     let mut select = Selector::new(cfg.patience);
     let (mut last_loss, mut epochs_run, mut has_dev) = (0.0, 0, false);
+    let mut history = Vec::new();
     for epoch in 0..cfg.epochs {
-        opt.set_learning_rate(epoch_lr(cfg, cfg.lr, cfg.epochs, epoch));
+        let lr = epoch_lr(cfg, cfg.lr, cfg.epochs, epoch);
+        opt.set_learning_rate(lr);
         Rng::derived(seed, &[tag, &epoch.to_string()]).shuffle(&mut order);
         let (mut loss_sum, mut batches) = (0.0, 0);
+        let mut terms = TermMeans::default();
         for chunk in order.chunks(cfg.batch_size) {
             let loss = batch_loss(chunk)?;
-            opt.backward_step(&loss)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
+            opt.backward_step(&loss.total)?;
+            loss_sum += loss.total.to_scalar::<f32>()? as f64;
+            for (name, t) in &loss.terms {
+                terms.add(name, t.to_scalar::<f32>()? as f64);
+            }
             batches += 1;
         }
         last_loss = loss_sum / batches as f64;
         epochs_run = epoch + 1;
         anyhow::ensure!(last_loss.is_finite(), "training diverged at epoch {epoch} (loss {last_loss}); lower lr");
-        let score = match dev_uar()? {
+        let dev = dev_uar()?;
+        history.push(EpochLog { epoch, lr, loss: last_loss, terms: terms.means(), dev_uar: dev, phase: None });
+        let score = match dev {
             Some(uar) => {
                 has_dev = true;
                 uar
@@ -183,6 +247,7 @@ pub fn run_epochs<S>(
         best_dev_uar: has_dev.then_some(select.best_score),
         final_train_loss: last_loss,
         seconds: started.elapsed().as_secs_f64(),
+        history,
     };
     let best = select.best.ok_or_else(|| anyhow::anyhow!("no training epoch ran (epochs = {})", cfg.epochs))?;
     Ok((best, log))

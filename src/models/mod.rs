@@ -41,6 +41,7 @@ registry! {
     ser_seq::SerSeq,
     se_ser::SeSer,
     se_then_ser::SeThenSer,
+    ensemble::Ensemble,
 }
 
 /// What a kind needs from the pipeline to train. Every kind needs the first two; the domain-adaptation
@@ -59,6 +60,8 @@ pub struct Needs {
     pub frames: bool,
     /// The clean speech beside each noisy input (same utterance and offsets): an enhancement head.
     pub clean_noisy_pairs: bool,
+    /// Nothing to train: it combines other models' stored test predictions (late fusion).
+    pub combines: bool,
 }
 
 impl Needs {
@@ -69,6 +72,7 @@ impl Needs {
         unlabeled_target: false,
         frames: false,
         clean_noisy_pairs: false,
+        combines: false,
     };
 
     /// A kind that adapts to the target corpus.
@@ -79,6 +83,9 @@ impl Needs {
 
     /// A sequence model that also enhances (trains on clean / noisy pairs, scored on enhancement).
     pub const ENHANCING: Needs = Needs { frames: true, clean_noisy_pairs: true, ..Needs::SUPERVISED };
+
+    /// A late-fusion ensemble: no training, no features of its own.
+    pub const COMBINES: Needs = Needs { labeled_source: false, source_dev: false, combines: true, ..Needs::SUPERVISED };
 }
 
 /// One utterance as the sequence kinds read it: log1p STFT magnitudes (`frames × bins`, 25 ms Hann,

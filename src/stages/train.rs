@@ -25,7 +25,7 @@ use crate::models::{
 use crate::records::TrainInfo;
 
 pub const KIND: &str = "train";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 pub struct Job {

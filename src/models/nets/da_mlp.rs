@@ -13,7 +13,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use super::align::{dann_coefficient, mmd, reverse_gradient};
 use super::mlp::Mlp;
 use crate::models::common::{
-    self, index_tensor, rows_tensor, weighted_cross_entropy, Schedule, TargetBatches, TrainLog,
+    self, index_tensor, rows_tensor, weighted_cross_entropy, BatchLoss, Schedule, TargetBatches, TrainLog,
 };
 use crate::models::TrainData;
 use crate::rng::Rng;
@@ -62,7 +62,7 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(Mlp, Tra
     let mut target = TargetBatches::new(d.target_x.len(), seed, "da-mlp-target");
     let total_steps = (cfg.epochs * d.x.len().div_ceil(cfg.batch_size)).max(1);
     let mut step = 0usize;
-    let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
+    let batch_loss = |chunk: &[usize]| -> anyhow::Result<BatchLoss> {
         let b = chunk.len();
         let progress = step as f64 / total_steps as f64;
         step += 1;
@@ -71,21 +71,25 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(Mlp, Tra
         let t_idx = target.take(b);
         let xs = rows_tensor(d.x, chunk)?;
         if t_idx.is_empty() {
-            return Ok(weighted_cross_entropy(&model.forward(&xs)?, &targets, &weights)?);
+            let ce = weighted_cross_entropy(&model.forward(&xs)?, &targets, &weights)?;
+            return Ok(BatchLoss::from(ce.clone()).term("ce", &ce));
         }
         let all = Tensor::cat(&[&xs, &rows_tensor(d.target_x, &t_idx)?], 0)?;
         let (h, logits) = model.forward_with_hidden(&all)?;
         let ce = weighted_cross_entropy(&logits.narrow(0, 0, b)?, &targets, &weights)?;
-        let term = match (&disc, &s.alignment) {
+        let (name, raw, weight) = match (&disc, &s.alignment) {
             (Some((weight, disc)), _) => {
                 let domain: Vec<usize> = (0..b + t_idx.len()).map(|r| usize::from(r >= b)).collect();
                 let logits = disc.forward(&reverse_gradient(&h, dann_coefficient(progress))?)?;
-                (candle_nn::loss::cross_entropy(&logits, &index_tensor(&domain)?)? * *weight)?
+                ("domain", candle_nn::loss::cross_entropy(&logits, &index_tensor(&domain)?)?, *weight)
             }
-            (None, Alignment::Mmd { weight }) => (mmd(&h.narrow(0, 0, b)?, &h.narrow(0, b, t_idx.len())?)? * *weight)?,
+            (None, Alignment::Mmd { weight }) => {
+                ("mmd", mmd(&h.narrow(0, 0, b)?, &h.narrow(0, b, t_idx.len())?)?, *weight)
+            }
             (None, Alignment::Adversarial { .. }) => anyhow::bail!("adversarial alignment without a discriminator"),
         };
-        Ok((ce + term)?)
+        let total = (&ce + (&raw * weight)?)?;
+        Ok(BatchLoss::from(total).term("ce", &ce).term(name, &raw))
     };
     let dev_uar = || common::dev_uar(d.dev_x, d.dev_y, n_classes, |x| model.predict_proba(x));
     let (best, log) =

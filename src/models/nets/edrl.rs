@@ -16,7 +16,7 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
-use crate::models::common::{self, to_tensor, weighted_cross_entropy, Schedule, TrainLog};
+use crate::models::common::{self, to_tensor, weighted_cross_entropy, BatchLoss, Schedule, TrainLog};
 use crate::rng::Rng;
 
 /// The weights of the three auxiliary losses (the cross-entropy has weight 1).
@@ -115,7 +115,7 @@ impl Edrl {
         targets: &Tensor,
         weights: &Tensor,
         present: &Tensor,
-    ) -> candle_core::Result<Tensor> {
+    ) -> candle_core::Result<BatchLoss> {
         let codes = self.codes(x)?;
         let n = codes.dims3()?.1;
         let ce = weighted_cross_entropy(&self.logits(&codes)?, targets, weights)?;
@@ -133,7 +133,8 @@ impl Edrl {
         let means = onehot.t()?.matmul(&shared)?.broadcast_div(&counts.maximum(1.0)?.unsqueeze(1)?)?; // (C, z)
         let spread = means.broadcast_sub(&shared.mean_keepdim(0)?)?.sqr()?.sum(D::Minus1)?; // (C)
         let sim = ((spread * present)?.sum_all()? / present.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64)?;
-        ce + (recon * w.recon)? + (diff * w.diff)? + (sim * w.sim)?
+        let total = (((&ce + (&recon * w.recon)?)? + (&diff * w.diff)?)? + (&sim * w.sim)?)?;
+        Ok(BatchLoss::from(total).term("ce", &ce).term("recon", &recon).term("diff", &diff).term("sim", &sim))
     }
 
     pub fn predict_proba(&self, x: &[Vec<f32>]) -> anyhow::Result<Vec<Vec<f32>>> {
@@ -209,7 +210,7 @@ pub fn train(
     )?;
     let class_w = common::class_weights(y, n_classes);
     let dev = Device::Cpu;
-    let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
+    let batch_loss = |chunk: &[usize]| -> anyhow::Result<BatchLoss> {
         let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
         let mut onehot = vec![0f32; chunk.len() * n_classes];
         let mut present = vec![0f32; n_classes];

@@ -25,8 +25,8 @@ use super::align::{
 };
 use super::mlp::Mlp;
 use crate::models::common::{
-    self, index_tensor, probabilities, rows_tensor, to_tensor, weighted_cross_entropy, Schedule, TargetBatches,
-    TrainLog,
+    self, index_tensor, probabilities, rows_tensor, to_tensor, weighted_cross_entropy, BatchLoss, Schedule,
+    TargetBatches, TrainLog,
 };
 use crate::models::{EpochLabels, PseudoLabelLog, TrainData};
 use crate::rng::Rng;
@@ -210,7 +210,7 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
     let adapt_steps = (cfg.epochs.saturating_sub(s.warmup_epochs) * per_epoch).max(1);
     let mut step = 0usize;
     let w = s.loss;
-    let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
+    let batch_loss = |chunk: &[usize]| -> anyhow::Result<BatchLoss> {
         let (b, epoch) = (chunk.len(), step / per_epoch);
         let adapt_progress = step.saturating_sub(s.warmup_epochs * per_epoch) as f64 / adapt_steps as f64;
         step += 1;
@@ -226,12 +226,15 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
         let (ze, zc) = (c.ze.narrow(0, 0, rows_in)?, c.zc.narrow(0, 0, rows_in)?);
         let weights = Tensor::from_vec(ys.iter().map(|&y| class_w[y]).collect::<Vec<_>>(), b, &Device::Cpu)?;
         let mut loss = weighted_cross_entropy(&c.logits.narrow(0, 0, b)?, &index_tensor(&ys)?, &weights)?;
-        loss = (loss + (orthogonality(&ze, &zc)? * w.orthogonal)?)?;
+        let orthogonal = orthogonality(&ze, &zc)?;
+        let mut terms = vec![("ce", loss.clone()), ("orthogonal", orthogonal.clone())];
+        loss = (loss + (orthogonal * w.orthogonal)?)?;
         let corpora_in = if adapting { n_corpora } else { n_corpora - usize::from(has_target) };
         if corpora_in > 1 {
             let mut corpus: Vec<usize> = chunk.iter().map(|&i| d.corpus[i]).collect();
             corpus.extend(std::iter::repeat_n(target_corpus, rows_in - b));
             let ce = candle_nn::loss::cross_entropy(&model.corpus_classifier.forward(&zc)?, &index_tensor(&corpus)?)?;
+            terms.push(("corpus", ce.clone()));
             loss = (loss + (ce * w.corpus)?)?;
         }
         // Pseudo-labels of this batch's target rows; they count only after the warm-up.
@@ -250,17 +253,20 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
         labels.extend(confident.iter().map(|&(_, p)| p));
         let ze_labeled = c.ze.index_select(&index_tensor(&rows)?, 0)?;
         let con = supervised_contrastive(&ze_labeled, &labels, Some(&zc), s.temperature)?;
+        terms.push(("contrastive", con.clone()));
         loss = (loss + (con * w.contrastive)?)?;
         if !adapting {
-            return Ok(loss);
+            return Ok(BatchLoss { total: loss, terms });
         }
         if !confident.is_empty() {
             let idx = index_tensor(&confident.iter().map(|&(r, _)| r).collect::<Vec<_>>())?;
             let pseudo: Vec<usize> = confident.iter().map(|&(_, p)| p).collect();
             let ce = candle_nn::loss::cross_entropy(&c.logits.index_select(&idx, 0)?, &index_tensor(&pseudo)?)?;
+            terms.push(("pseudo", ce.clone()));
             loss = (loss + (ce * w.pseudo)?)?;
             let en = normalize_rows(&c.ze)?;
             if let Some(align) = centroids.step(&en.narrow(0, 0, b)?, &ys, &en.index_select(&idx, 0)?, &pseudo)? {
+                terms.push(("class_align", align.clone()));
                 loss = (loss + (align * w.class_align)?)?;
             }
         }
@@ -273,7 +279,8 @@ pub fn train(s: &Settings, seed: u64, d: &TrainData) -> anyhow::Result<(EmoDna, 
                 candle_nn::loss::cross_entropy(&logits, &index_tensor(&side)?)?
             }
         };
-        Ok((loss + (domain * w.domain)?)?)
+        terms.push(("domain", domain.clone()));
+        Ok(BatchLoss { total: (loss + (domain * w.domain)?)?, terms })
     };
     // Once per epoch: source-dev UAR for selection, and every target row's pseudo-label for the log.
     let mut log = PseudoLabelLog::default();

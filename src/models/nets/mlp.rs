@@ -139,12 +139,12 @@ pub fn train(
     let mut opt =
         AdamW::new(model.vars(), ParamsAdamW { lr: cfg.lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })?;
     let class_w = common::class_weights(y, n_classes);
-    let batch_loss = |chunk: &[usize]| -> anyhow::Result<Tensor> {
+    let batch_loss = |chunk: &[usize]| -> anyhow::Result<common::BatchLoss> {
         let bx: Vec<Vec<f32>> = chunk.iter().map(|&i| x[i].clone()).collect();
         let targets = common::index_tensor(&chunk.iter().map(|&i| y[i]).collect::<Vec<_>>())?;
         let weights =
             Tensor::from_vec(chunk.iter().map(|&i| class_w[y[i]]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
-        Ok(weighted_cross_entropy(&model.forward(&to_tensor(&bx)?)?, &targets, &weights)?)
+        Ok(weighted_cross_entropy(&model.forward(&to_tensor(&bx)?)?, &targets, &weights)?.into())
     };
     let dev_uar = || common::dev_uar(dev_x, dev_y, n_classes, |d| model.predict_proba(d));
     let (best, log) =

@@ -615,6 +615,7 @@ pub fn train_phases(
     let mut select: Selector<Vec<Tensor>> = Selector::new(0);
     let (mut logs, mut emotion_epochs, mut last_loss) = (Vec::new(), 0, 0.0);
     let mut epoch_no = 0usize;
+    let mut history = Vec::new();
     for ph in phases.iter().filter(|p| p.epochs > 0) {
         let vars = net.vars_from(ph.trainable_from);
         let mut opt =
@@ -623,6 +624,7 @@ pub fn train_phases(
             let tag = format!("{}-{epoch}", ph.name);
             Rng::derived(seed, &["seq-epoch", &tag]).shuffle(&mut order);
             let (mut loss_sum, mut steps) = (0.0, 0);
+            let mut terms = common::TermMeans::default();
             for (s, chunk) in order.chunks(o.batch_size).enumerate() {
                 let mut rng = Rng::derived(seed, &["seq-crop", &tag, &s.to_string()]);
                 let crops: Vec<Crop> =
@@ -640,11 +642,15 @@ pub fn train_phases(
                     let logits = out.logits.as_ref().context("no emotion head")?;
                     let y: Vec<usize> = chunk.iter().map(|&i| labels[i]).collect();
                     let w = Tensor::from_vec(y.iter().map(|&c| class_w[c]).collect::<Vec<_>>(), y.len(), &Device::Cpu)?;
-                    loss = (loss + weighted_cross_entropy(logits, &common::index_tensor(&y)?, &w)?)?;
+                    let ce = weighted_cross_entropy(logits, &common::index_tensor(&y)?, &w)?;
+                    terms.add("ce", ce.to_scalar::<f32>()? as f64);
+                    loss = (loss + ce)?;
                 }
                 if ph.se_weight > 0.0 {
                     let est = out.enhanced.as_ref().context("no enhancement head")?;
-                    loss = (loss + (l1_loss(est, &batch)? * ph.se_weight)?)?;
+                    let l1 = l1_loss(est, &batch)?;
+                    terms.add("se_l1", l1.to_scalar::<f32>()? as f64);
+                    loss = (loss + (l1 * ph.se_weight)?)?;
                 }
                 opt.backward_step(&loss)?;
                 loss_sum += loss.to_scalar::<f32>()? as f64;
@@ -656,11 +662,20 @@ pub fn train_phases(
                 "{} diverged at epoch {epoch} (loss {last_loss}); lower lr",
                 ph.name
             );
+            let mut uar = None;
             if ph.emotion {
-                let uar = dev_uar(net, dev, classes, prepare)?;
+                uar = dev_uar(net, dev, classes, prepare)?;
                 select.offer(epoch_no, uar.unwrap_or(epoch_no as f64), || net.snapshot())?;
                 emotion_epochs += 1;
             }
+            history.push(common::EpochLog {
+                epoch: epoch_no,
+                lr: o.lr,
+                loss: last_loss,
+                terms: terms.means(),
+                dev_uar: uar,
+                phase: Some(ph.name.to_string()),
+            });
             epoch_no += 1;
         }
         logs.push(PhaseLog { phase: ph.name.to_string(), epochs: ph.epochs, final_loss: last_loss });
@@ -676,6 +691,7 @@ pub fn train_phases(
         best_dev_uar: (!dev.is_empty()).then_some(select.best_score),
         final_train_loss: last_loss,
         seconds: started.elapsed().as_secs_f64(),
+        history,
     };
     Ok((Some(log), logs))
 }
