@@ -151,8 +151,14 @@ enum Command {
     Explain { pipeline: PathBuf, stage: String },
     /// Regenerate the report from the cache, without training anything.
     ///
-    /// Example: sertool report pipelines/demo.toml
-    Report { pipeline: PathBuf },
+    /// Example: sertool report pipelines/demo.toml --compare other/reports/demo/results.json
+    Report {
+        pipeline: PathBuf,
+        /// Another report's results.json: say whether both used the same protocol (classes, label maps,
+        /// splits, noise, evaluation sets) and, if not, what differs.
+        #[arg(long, value_name = "RESULTS_JSON")]
+        compare: Option<PathBuf>,
+    },
     /// Remove cache entries that none of the given pipelines reach.
     ///
     /// Example: sertool gc pipelines/demo.toml pipelines/cross_corpus.toml
@@ -348,7 +354,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Plan { pipeline, all, show_config, dot } => plan(cli, pipeline, *all, *show_config, *dot),
         Command::Explain { pipeline, stage } => explain(cli, pipeline, stage),
         Command::Mix { pipeline, write_wav, jobs } => mix(cli, pipeline, write_wav, *jobs),
-        Command::Report { pipeline } => report(cli, pipeline),
+        Command::Report { pipeline, compare } => report(cli, pipeline, compare.as_deref()),
         Command::Predict { model, files } => predict(cli, model, files),
         Command::Enhance { model, files, out } => enhance(cli, model, files, out),
         Command::Gc { pipelines, dry_run } => gc(cli, pipelines, *dry_run),
@@ -839,7 +845,7 @@ fn explain(cli: &Cli, file: &Path, stage: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
+fn report(cli: &Cli, file: &Path, compare: Option<&Path>) -> anyhow::Result<i32> {
     let (cache, p) = open(cli, file)?;
     let _lock = run_lock(cli, &cache, true)?;
     let planned: Planned = pipeline::plan(p, &cache)?;
@@ -876,10 +882,23 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
     )?;
     pipeline::publish(&planned, &cache, Path::new("."))?;
     let path = Path::new("reports").join(&planned.pipeline.pipeline.name).join("report.md");
+    let comparison = compare.map(|other| compare_protocols(&path.with_file_name("results.json"), other)).transpose()?;
     if cli.json {
         let mut v = serde_json::to_value(&summary)?;
         v["report"] = json!(path.display().to_string());
+        if let Some((other, diffs)) = &comparison {
+            v["compare"] = json!({"other": other, "same_protocol": diffs.is_empty(), "differences": diffs});
+        }
         print_json(&v);
+    } else if let Some((other, diffs)) = &comparison {
+        if diffs.is_empty() {
+            println!("same protocol as {other}");
+        } else {
+            println!("different protocol from {other}: {} difference(s)", diffs.len());
+            for d in diffs {
+                println!("  - {d}");
+            }
+        }
     } else {
         print!("{}", report_tables(&std::fs::read_to_string(&path)?));
         if !cli.quiet {
@@ -887,6 +906,25 @@ fn report(cli: &Cli, file: &Path) -> anyhow::Result<i32> {
         }
     }
     Ok(summary.exit_code())
+}
+
+/// The protocol cards of this report and another results.json: (the other's path, what differs).
+fn compare_protocols(ours: &Path, other: &Path) -> anyhow::Result<(String, Vec<String>)> {
+    let read = |p: &Path| -> anyhow::Result<serde_json::Value> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| crate::error::user_error(format!("{}: cannot read it ({e})", p.display())))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            crate::error::user_error(format!("{}:{}:{}: not JSON ({e})", p.display(), e.line(), e.column()))
+        })?;
+        v.get("protocol").cloned().ok_or_else(|| {
+            crate::error::user_error(format!(
+                "{}: no \"protocol\" card (expected a results.json written by sertool report)",
+                p.display()
+            ))
+        })
+    };
+    let (a, b) = (read(ours)?, read(other)?);
+    Ok((other.display().to_string(), crate::report::protocol::compare(&a, &b)))
 }
 
 fn gc(cli: &Cli, files: &[PathBuf], dry_run: bool) -> anyhow::Result<i32> {
