@@ -25,7 +25,55 @@ pub(crate) fn resolve_models(
     for (name, table) in raw {
         out.insert(name.clone(), resolve_model(name, table, train_noise, src)?);
     }
+    check_ensembles(raw, &mut out, src)?;
     Ok(out)
+}
+
+/// An ensemble's members are other, non-ensemble `[models.*]` entries; without `seeds` it fuses every
+/// seed all of its members have.
+fn check_ensembles(
+    raw: &BTreeMap<String, toml::Table>,
+    models: &mut BTreeMap<String, ModelSpec>,
+    src: &Source,
+) -> anyhow::Result<()> {
+    let ensembles: Vec<String> =
+        models.iter().filter(|(_, m)| m.kind.needs().combines).map(|(n, _)| n.clone()).collect();
+    for name in ensembles {
+        let at = |key: &str, msg: String| {
+            src.error(src.key_offset(&format!("models.{name}"), key), format!("model \"{name}\": {msg}"))
+        };
+        let members: Vec<String> = serde_json::from_value(models[&name].params["members"].clone()).unwrap_or_default();
+        let mut common: Option<Vec<u64>> = None;
+        for m in &members {
+            let Some(spec) = models.get(m) else {
+                let names = models.keys().filter(|k| **k != name).cloned().collect::<Vec<_>>().join(", ");
+                return Err(at(
+                    "members",
+                    format!("member \"{m}\" is not a [models.*] entry (expected one of: {names})"),
+                ));
+            };
+            if spec.kind.needs().combines {
+                return Err(at("members", format!("member \"{m}\" is an ensemble itself; list its members instead")));
+            }
+            common = Some(match common {
+                None => spec.seeds.clone(),
+                Some(c) => c.into_iter().filter(|s| spec.seeds.contains(s)).collect(),
+            });
+        }
+        let common = common.unwrap_or_default();
+        if !raw[&name].contains_key("seeds") {
+            if common.is_empty() {
+                return Err(at(
+                    "members",
+                    "its members share no seed, so there is nothing to fuse; give them a common seed".into(),
+                ));
+            }
+            models.get_mut(&name).expect("listed above").seeds = common;
+        } else if let Some(s) = models[&name].seeds.iter().find(|s| !common.contains(s)) {
+            return Err(at("seeds", format!("seed {s} is not a seed of every member ({})", members.join(", "))));
+        }
+    }
+    Ok(())
 }
 
 /// `train_conditions` as condition names: "clean", "snr<dB>" (every noise source of `[mix]` at that SNR,

@@ -242,7 +242,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let mut evals: Vec<(usize, EvalInfo)> = Vec::new();
     for e in &p.experiments {
         let train_set = e.train.join("+");
-        for m in &e.models {
+        for m in e.models.iter().filter(|m| !p.models[*m].kind.needs().combines) {
             let adapt_splits = p.models[m].adaptation_splits();
             for &seed in &p.models[m].seeds {
                 for t in &e.test {
@@ -321,6 +321,8 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
         }
     }
 
+    plan_ensembles(&p, &mut graph, &conds, &mut evals)?;
+
     if p.experiments.is_empty() {
         return Ok(Planned { pipeline: p, graph, scans, manifests, report: None, mixes, trains, fingerprints: fp });
     }
@@ -334,6 +336,57 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     };
     let report = graph.add(stages::report::spec(&p, &conds, inputs))?;
     Ok(Planned { pipeline: p, graph, scans, manifests, report: Some(report), mixes, trains, fingerprints: fp })
+}
+
+/// One ensemble stage per (ensemble, train set, seed, test corpus, condition), reading its members'
+/// eval stages of the same cell, each an eval of the report.
+fn plan_ensembles(
+    p: &Pipeline,
+    graph: &mut Graph,
+    conds: &[Condition],
+    evals: &mut Vec<(usize, EvalInfo)>,
+) -> anyhow::Result<()> {
+    for e in &p.experiments {
+        let train_set = e.train.join("+");
+        for m in e.models.iter().filter(|m| p.models[*m].kind.needs().combines) {
+            let spec = &p.models[m];
+            let members: Vec<String> = serde_json::from_value(spec.params["members"].clone())?;
+            let rule = spec.params["rule"].as_str().unwrap_or("mean");
+            for &seed in &spec.seeds {
+                for t in &e.test {
+                    for cond in conds {
+                        let cell = format!("{train_set}/seed{seed}/{t}/{}", cond.name);
+                        let inputs = members
+                            .iter()
+                            .map(|x| match graph.find(&format!("eval/{x}/{cell}")) {
+                                Some(i) => Ok((x.clone(), i)),
+                                None => Err(crate::error::user_error(format!(
+                                    "{}: ensemble \"{m}\" of experiment \"{}\" needs member \"{x}\" evaluated there \
+                                     (add \"{x}\" to the experiment's models)",
+                                    p.file.display(),
+                                    e.name
+                                ))),
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()?;
+                        let id = format!("eval/{m}/{cell}");
+                        if graph.find(&id).is_some() {
+                            continue;
+                        }
+                        let i = graph.add(stages::ensemble::spec(id, &p.labels.classes, cond, rule, &inputs))?;
+                        let info = EvalInfo {
+                            model: m.clone(),
+                            train: train_set.clone(),
+                            test: t.clone(),
+                            condition: cond.name.clone(),
+                            seed,
+                        };
+                        evals.push((i, info));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where a sequence kind's train examples come from: its sources' roots, and the mix stages of each
@@ -532,8 +585,9 @@ fn publish_bytes(bytes: &[u8], dest: &Path) -> anyhow::Result<()> {
     crate::engine::atomic::write_atomic(dest, bytes)
 }
 
-/// The files of a report entry that are published to reports/<name>/ (plots/ as well).
-const REPORT_FILES: [&str; 10] = [
+/// The files of a report entry that are published to reports/<name>/ (plots/ and tensorboard/ as well).
+const REPORT_FILES: [&str; 11] = [
+    "protocol.json",
     "report.md",
     "report.tex",
     "tables.tex",
@@ -546,26 +600,40 @@ const REPORT_FILES: [&str; 10] = [
     "enhancement.csv",
 ];
 
-/// Mirror the report's plots: copy what changed and remove plots a previous report drew that this
-/// one does not (a model or pair left the pipeline). Only .svg and .png files are ever removed.
-fn publish_plots(src: &Path, dest: &Path) -> anyhow::Result<Vec<String>> {
+/// Mirror a folder of the report (plots/, tensorboard/, recursively): copy what changed and remove
+/// what a previous report wrote that this one does not (a model or pair left the pipeline). Only files
+/// `ours` recognises as the report's (.svg and .png plots, TensorBoard event files) are ever removed.
+fn publish_dir(src: &Path, dest: &Path, ours: fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
     let mut names = std::collections::BTreeSet::new();
+    let mut written = Vec::new();
     if src.is_dir() {
         for e in std::fs::read_dir(src)?.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            publish_file(&e.path(), &dest.join(&name))?;
+            if e.path().is_dir() {
+                written.extend(publish_dir(&e.path(), &dest.join(&name), ours)?);
+            } else {
+                publish_file(&e.path(), &dest.join(&name))?;
+                written.push(dest.join(&name).display().to_string());
+            }
             names.insert(name);
         }
     }
     if dest.is_dir() {
         for e in std::fs::read_dir(dest)?.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if (name.ends_with(".svg") || name.ends_with(".png")) && !names.contains(&name) {
+            if names.contains(&name) {
+                continue;
+            }
+            if e.path().is_dir() {
+                publish_dir(&src.join(&name), &e.path(), ours)?;
+                let _ = std::fs::remove_dir(e.path()); // only when nothing else is left in it
+            } else if ours(&name) {
                 std::fs::remove_file(e.path())?;
             }
         }
     }
-    Ok(names.iter().map(|n| dest.join(n).display().to_string()).collect())
+    written.sort();
+    Ok(written)
 }
 
 /// Write manifests/<corpus>.{parquet,csv,ingest.json} and reports/<name>/* from the cache.
@@ -612,7 +680,12 @@ pub fn publish(planned: &Planned, cache: &Cache, workdir: &Path) -> anyhow::Resu
             publish_file(&dir.join(f), &dest.join(f))?;
             written.push(dest.join(f).display().to_string());
         }
-        written.extend(publish_plots(&dir.join("plots"), &dest.join("plots"))?);
+        written.extend(publish_dir(&dir.join("plots"), &dest.join("plots"), |n| {
+            n.ends_with(".svg") || n.ends_with(".png")
+        })?);
+        written.extend(publish_dir(&dir.join("tensorboard"), &dest.join("tensorboard"), |n| {
+            n.starts_with("events.out.tfevents.")
+        })?);
         // Every fault of every stage of the pipeline, in graph order.
         let mut rows = Vec::new();
         for s in &planned.graph.stages {

@@ -92,6 +92,20 @@ impl Work for Job {
     }
 }
 
+/// predictions.parquet and metrics.json of one eval (or ensemble) entry; `pred` is each row's class.
+pub fn write_predictions(out: &Path, classes: &[String], condition: &str, p: &Predictions) -> anyhow::Result<()> {
+    let m = metrics::compute(&p.truth, &p.pred, classes.len());
+    let batch = Columns::new()
+        .strings("id", &p.ids)
+        .strings("condition", p.ids.iter().map(|_| condition))
+        .strings("true", p.truth.iter().map(|&c| &classes[c]))
+        .strings("predicted", p.pred.iter().map(|&c| &classes[c]))
+        .vectors("probabilities", classes.len(), &p.probs)
+        .batch()?;
+    table::write_parquet(&out.join("predictions.parquet"), &batch, &[])?;
+    write_json(&out.join("metrics.json"), &m)
+}
+
 impl Job {
     fn write_predictions(
         &self,
@@ -100,18 +114,9 @@ impl Job {
         truth: &[usize],
         probs: Vec<Vec<f32>>,
     ) -> anyhow::Result<Vec<Fault>> {
-        let classes = &self.classes;
         let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
-        let m = metrics::compute(truth, &pred, classes.len());
-        let batch = Columns::new()
-            .strings("id", ids)
-            .strings("condition", ids.iter().map(|_| self.condition.as_str()))
-            .strings("true", truth.iter().map(|&c| &classes[c]))
-            .strings("predicted", pred.iter().map(|&c| &classes[c]))
-            .vectors("probabilities", classes.len(), &probs)
-            .batch()?;
-        table::write_parquet(&ctx.out.join("predictions.parquet"), &batch, &[])?;
-        write_json(&ctx.out.join("metrics.json"), &m)?;
+        let p = Predictions { ids: ids.to_vec(), truth: truth.to_vec(), pred, probs };
+        write_predictions(&ctx.out, &self.classes, &self.condition, &p)?;
         Ok(Vec::new())
     }
 

@@ -15,6 +15,7 @@
 //! Adding a stage kind: its file here, one line in [`run_document`], and its planning call in
 //! `pipeline::plan`.
 
+pub mod ensemble;
 pub mod eval;
 pub mod features;
 pub mod manifest;
@@ -65,6 +66,7 @@ pub fn run_document(doc: &JobDoc) -> anyhow::Result<usize> {
         features::KIND => perform_as::<features::Job>(doc),
         train::KIND => perform_as::<train::Job>(doc),
         eval::KIND => perform_as::<eval::Job>(doc),
+        ensemble::KIND => perform_as::<ensemble::Job>(doc),
         report::KIND => perform_as::<report::Job>(doc),
         other => anyhow::bail!("job document of {}: unknown stage kind \"{other}\"", doc.id),
     }
