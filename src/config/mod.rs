@@ -17,6 +17,7 @@ mod noise;
 mod pipeline;
 mod report;
 mod source;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use self::models::DEFAULT_MODEL_KIND;
 pub use self::noise::NOISE_KINDS;
 pub use self::pipeline::{LabelsSection, PipelineSection};
 pub use self::report::{ReportSection, METRICS};
+pub use self::sweep::{Sweep, Variant};
 pub use crate::audio::noise::{NoiseSelect, NoiseSource};
 pub use crate::features::imported::ImportedFeatures;
 pub use crate::features::FeatureSpec;
@@ -62,6 +64,9 @@ struct RawPipeline {
     experiments: Vec<experiments::RawExperiment>,
     #[serde(default)]
     report: ReportSection,
+    /// Grids over model keys, expanded into variants (`config::sweep`).
+    #[serde(default)]
+    sweep: BTreeMap<String, toml::Table>,
     #[serde(default)]
     executor: ExecutorSection,
 }
@@ -85,6 +90,9 @@ pub struct Pipeline {
     pub models: BTreeMap<String, ModelSpec>,
     pub experiments: Vec<Experiment>,
     pub report: ReportSection,
+    /// The sweeps, expanded: their variants are entries of `models` (the swept models are not).
+    #[serde(default)]
+    pub sweeps: Vec<Sweep>,
     /// Where stages run (`[executor.slurm]`); never part of a key.
     #[serde(default, skip_serializing_if = "ExecutorSection::is_default")]
     pub executor: ExecutorSection,
@@ -169,8 +177,37 @@ impl Pipeline {
         check_names(&src, ("models", "model"), raw.models.keys())?;
         let train_noise =
             models::TrainNoise { noise: mix.noise.as_deref().unwrap_or_default(), imported: imported.is_some() };
-        let models = models::resolve_models(&raw.models, &train_noise, &src)?;
-        let experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
+        let mut raw_models = raw.models.clone();
+        let sweeps = sweep::expand(&raw.sweep, &mut raw_models, &src)?;
+        let mut models = models::resolve_models(&raw_models, &train_noise, &src)?;
+        let mut experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
+        // A swept model is replaced by its variants, where it stood.
+        for s in &sweeps {
+            models.remove(&s.model);
+            for e in &mut experiments {
+                let mut list = Vec::new();
+                for m in &e.models {
+                    if *m == s.model {
+                        list.extend(s.variants.iter().map(|v| v.name.clone()));
+                    } else if !list.contains(m) {
+                        list.push(m.clone());
+                    }
+                }
+                list.dedup();
+                e.models = list;
+            }
+            if raw.report.reference.as_deref() == Some(s.model.as_str()) {
+                return Err(src.error(
+                    src.key_offset("report", "reference"),
+                    format!(
+                        "[report] reference \"{}\" is swept by [sweep.{}]; name one of its variants ({})",
+                        s.model,
+                        s.name,
+                        s.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
         let report = report::resolve_report(raw.report, &models, &mix.snr_db, &src)?;
         executor::check_executor(&raw.executor, &src)?;
 
@@ -187,6 +224,7 @@ impl Pipeline {
             models,
             experiments,
             report,
+            sweeps,
             executor: raw.executor,
         })
     }
@@ -240,6 +278,7 @@ impl Pipeline {
             models: BTreeMap::new(),
             experiments: Vec::new(),
             report: ReportSection::default(),
+            sweeps: Vec::new(),
             executor: ExecutorSection::default(),
         })
     }

@@ -16,7 +16,7 @@ use crate::error::Fault;
 use crate::records::{Condition, EvalInfo, TrainInfo};
 
 pub const KIND: &str = "report";
-const VERSION: u32 = 7;
+const VERSION: u32 = 9;
 
 /// What the report reads, in the order of its inputs of the same name.
 #[derive(Serialize, Deserialize)]
@@ -50,6 +50,7 @@ pub fn spec(p: &Pipeline, conditions: &[Condition], r: ReportInputs) -> StageSpe
         "pipeline_sha256": p.file_sha256,
         "models": p.models.keys().collect::<Vec<_>>(),
         "report": p.report,
+        "sweeps": p.sweeps,
         "conditions": conditions,
         "classes": p.labels.classes,
         "experiments": p.experiments.iter().map(|e| json!({"name": e.name, "train": e.train, "test": e.test, "models": e.models})).collect::<Vec<_>>(),
@@ -118,9 +119,13 @@ impl Work for Job {
                 Ok(crate::report::EvalResult {
                     info: (*i).clone(),
                     eval_key: key_of(dir),
-                    train_key: key_of_eval(i).with_context(|| {
-                        format!("report: no train input for eval {}/{}/seed{}/{}", i.model, i.train, i.seed, i.test)
-                    })?,
+                    // An ensemble trains nothing: its own key stands for the model.
+                    train_key: match p.models.get(&i.model).is_some_and(|m| m.kind.needs().combines) {
+                        true => key_of(dir),
+                        false => key_of_eval(i).with_context(|| {
+                            format!("report: no train input for eval {}/{}/seed{}/{}", i.model, i.train, i.seed, i.test)
+                        })?,
+                    },
                     metrics: eval::read_metrics(dir)?,
                     predictions: eval::read_predictions(dir, &p.labels.classes)?,
                     enhancement: eval::read_enhancement(dir)?,
@@ -137,8 +142,12 @@ impl Work for Job {
         }
         let mut ingest = Vec::new();
         let mut held_labels = HashMap::new();
+        let mut identities = crate::report::Identities::new();
         for (dir, name) in paired(ctx, "manifests", &self.manifests)? {
             ingest.push((name.clone(), manifest::read_ingest_report(dir)?));
+            if self.evals.iter().any(|e| &e.test == name) {
+                identities.insert(name.clone(), manifest::read_identities(dir)?);
+            }
             if self.trains.iter().any(|t| t.target.as_ref() == Some(name)) {
                 held_labels.extend(manifest::read_labels(dir)?);
             }
@@ -161,9 +170,11 @@ impl Work for Job {
                 epochs: card.log.epochs_run,
                 best_epoch: card.log.best_epoch,
                 adaptation,
+                log: card.log.clone(),
+                encoder_log: card.encoder_log.clone(),
             });
         }
-        let data = crate::report::ReportData { evals, mix_stats, pools, ingest, trains };
+        let data = crate::report::ReportData { evals, mix_stats, pools, ingest, trains, identities };
         crate::report::render(p, &data, &ctx.out)?;
         Ok(Vec::new())
     }
