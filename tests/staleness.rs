@@ -66,16 +66,28 @@ fn each_change_makes_exactly_its_dependents_stale() {
         ("one SNR value", ("snr_db = [20, 10, 5, 0, -5]", "snr_db = [20, 10, 5, 0, -6]"), |id| {
             condition_of(id) == "synth_noise.snr-6" || is("report", id)
         }),
-        // An EDRL-only key: that model's train and eval stages and the report; no other model's.
+        // An EDRL-only key: that model's train and eval stages, the ensemble that fuses its predictions,
+        // and the report; no other model's.
         ("an EDRL-only key", ("code_dim = 16\nepochs", "code_dim = 16\nloss_recon = 0.5\nepochs"), |id| {
-            id.starts_with("train/edrl/") || id.starts_with("eval/edrl/") || is("report", id)
+            id.starts_with("train/edrl/") || id.starts_with("eval/edrl/") || id.starts_with("eval/fusion/") || is("report", id)
         }),
+        // A 3-value sweep of one model's key: the new variants' train and eval stages and the report; the
+        // variant with the model's own value keeps its cached stages (same keys), nothing upstream reruns.
+        (
+            "a 3-value sweep",
+            ("[[experiments]]", "[sweep.width]\nmodels.mlp_multi.hidden = [[64], [128], [256]]\n\n[[experiments]]"),
+            |id| {
+                ["mlp_multi.hidden-64", "mlp_multi.hidden-256"].contains(&id.split('/').nth(1).unwrap_or(""))
+                    || is("report", id)
+            },
+        ),
         // Multi-condition training for one model: its train stages (and their evals and the report), and
         // the new train-pool mixes and feature shards of its sources; no other model's.
         // (mlp_multi's 10 dB training shards are shared; only the 20 dB ones are new.)
         ("mlp's train_conditions", ("hidden = [128]", "hidden = [128]\ntrain_conditions = [\"clean\", \"snr10\", \"snr20\"]"), |id| {
             id.starts_with("train/mlp/")
                 || id.starts_with("eval/mlp/")
+                || id.starts_with("eval/fusion/")
                 || condition_of(id) == "train-synth_noise.snr20"
                 || is("report", id)
         }),
