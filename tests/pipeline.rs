@@ -156,7 +156,9 @@ fn changing_one_snr_reruns_only_that_snr_and_plan_says_so() {
 #[test]
 fn a_killed_run_resumes_and_leaves_a_valid_cache() {
     let ws = Workspace::new(4);
-    let mut child = ws.command(&["run", "pipelines/demo.toml", "--jobs", "1", "-q"]).spawn().unwrap();
+    // A small pipeline (one corpus, two models): what is checked holds for any pipeline.
+    let p = common::small_pipeline(&ws, 20, "");
+    let mut child = ws.command(&["run", p, "--jobs", "1", "-q"]).spawn().unwrap();
     // Wait until some work is committed, then kill -9 in the middle.
     let features = ws.path().join("cache/features");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -169,26 +171,28 @@ fn a_killed_run_resumes_and_leaves_a_valid_cache() {
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    let s = ws.json(&["run", p]);
     assert_eq!(s["failed"], 0);
     assert!(s["ran"].as_u64().unwrap() > 0, "the killed run had already finished");
     assert!(s["cached"].as_u64().unwrap() >= 3);
     let v = ws.json(&["cache", "verify"]);
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(ws.json(&["run", "pipelines/demo.toml"])["ran"], 0);
+    assert_eq!(ws.json(&["run", p])["ran"], 0);
 }
 
 #[test]
 fn two_runs_at_once_wait_for_each_other() {
     let ws = Workspace::new(4);
+    // A small pipeline (one corpus, two models): what is checked holds for any pipeline.
+    let p = common::small_pipeline(&ws, 20, "");
     let a = ws
-        .command(&["run", "pipelines/demo.toml", "--json"])
+        .command(&["run", p, "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let b = ws
-        .command(&["run", "pipelines/demo.toml", "--json"])
+        .command(&["run", p, "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -222,7 +226,9 @@ fn no_wait_refuses_while_another_run_holds_the_cache() {
 #[test]
 fn a_corrupted_entry_is_reported_by_verify() {
     let ws = Workspace::new(4);
-    ws.json(&["run", "pipelines/demo.toml"]);
+    // A small pipeline (one corpus, two models): what is checked holds for any pipeline.
+    let p = common::small_pipeline(&ws, 20, "");
+    ws.json(&["run", p]);
     let dir = std::fs::read_dir(ws.path().join("cache/features")).unwrap().next().unwrap().unwrap().path();
     std::fs::write(dir.join("features.parquet"), b"garbage").unwrap();
     let out = ws.cmd(&["cache", "verify"]);
@@ -233,7 +239,9 @@ fn a_corrupted_entry_is_reported_by_verify() {
 #[test]
 fn empty_audio_becomes_a_fault_record_not_a_crash() {
     let ws = Workspace::new(4);
-    let s = ws.json(&["run", "pipelines/demo.toml"]);
+    // A small pipeline (one corpus, two models): what is checked holds for any pipeline.
+    let p = common::small_pipeline(&ws, 20, "");
+    let s = ws.json(&["run", p]);
     assert!(s["faults"].as_u64().unwrap() >= 1);
     // The synthesiser's clip with no audio (as CREMA-D's 1076_MTI_SAD_XX) is named in a fault record.
     let mut found = false;
