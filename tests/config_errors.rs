@@ -34,7 +34,7 @@ fn bad_pipeline_files_give_one_clear_error_each() {
         // a reference model that is not a model
         (
             ("reference = \"mlp\"", "reference = \"svm\""),
-            &["@LINE:1:", "reference \"svm\"", "dann, edrl, edrl_mea, emo_dna, mbpls, mlp, mlp_multi, mmd"],
+            &["@LINE:1:", "reference \"svm\"", "dann, edrl, edrl_mea, emo_dna, fusion, mbpls, mlp, mlp_multi, mmd"],
         ),
         // a model kind's own check (emo-dna's corpus-level alignment)
         (
