@@ -32,6 +32,8 @@ fn model_kinds_have_pinned_train_keys() {
         ("edrl", "3d0d809d3e268b7c4717d593e4a173f023f82e93d2642d4ef29e5a2624d11498"),
         ("edrl-mea", "f9ed1d5d09b9cb28e34757270294ea03fddd21eed41aabeae6bb6797c060b3a9"),
         ("emo-dna", "e036fdca6f0813e1733688565c3fecc9912dbbd320dcc243f8cd90bee098525d"),
+        // No train stage runs for it; the key of its options (members, rule) is pinned all the same.
+        ("ensemble", "8c1a51645eae6c68565ac0a5afd489e6a1717ba6738e89902d633fd6367a89df"),
         ("mbpls", "81abfd45df82656fa370b8ce4af7817261697b7a93cb21b7900b2efa57ad600f"),
         ("mlp", "b9316113e0367bacc519f5ec326f04cb220dc3c4daaa912c756442036f6254ca"),
         ("mmd", "dcd984dd69875a2d3843f67fc622c0cf522d759da793ab374ba7146f0663e12f"),

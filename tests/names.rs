@@ -63,8 +63,8 @@ fn names_that_differ_only_by_case_collide() {
     assert!(err.contains("pipelines/demo.toml:") && err.contains("\"MLP\" and \"mlp\" differ only by case"), "{err}");
 }
 
-/// Only a kind's own options reach its train key: an EDRL loss weight retrains EDRL (and what reads it),
-/// not the other models.
+/// Only a kind's own options reach its train key: an EDRL loss weight retrains EDRL (and what reads it:
+/// its evals, the `fusion` ensemble that fuses them, the report), not the other models.
 #[test]
 fn an_edrl_option_changes_only_edrl_keys() {
     let ws = Workspace::new(3);
@@ -77,7 +77,10 @@ fn an_edrl_option_changes_only_edrl_keys() {
     assert!(changed.iter().any(|id| id.starts_with("train/edrl/")), "{changed:?}");
     for id in &changed {
         assert!(
-            id.starts_with("train/edrl/") || id.starts_with("eval/edrl/") || id.starts_with("report/"),
+            id.starts_with("train/edrl/")
+                || id.starts_with("eval/edrl/")
+                || id.starts_with("eval/fusion/")
+                || id.starts_with("report/"),
             "{id} changed"
         );
     }
