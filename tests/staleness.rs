@@ -71,13 +71,16 @@ fn each_change_makes_exactly_its_dependents_stale() {
         ("an EDRL-only key", ("code_dim = 16\nepochs", "code_dim = 16\nloss_recon = 0.5\nepochs"), |id| {
             id.starts_with("train/edrl/") || id.starts_with("eval/edrl/") || id.starts_with("eval/fusion/") || is("report", id)
         }),
-        // A 3-value sweep of one model's key: the new variants' train and eval stages and the report; the
-        // variant with the model's own value keeps its cached stages (same keys), nothing upstream reruns.
+        // A 3-value sweep of one model's key: the swept model's train and eval stages and the report,
+        // nothing upstream. The variant with the model's own value keeps its trained models (same train
+        // key); only its evals rerun, since a key names its inputs by stage id and the train ids moved.
         (
             "a 3-value sweep",
             ("[[experiments]]", "[sweep.width]\nmodels.mlp_multi.hidden = [[64], [128], [256]]\n\n[[experiments]]"),
             |id| {
-                ["mlp_multi.hidden-64", "mlp_multi.hidden-256"].contains(&id.split('/').nth(1).unwrap_or(""))
+                let model = id.split('/').nth(1).unwrap_or("");
+                (is("train", id) && ["mlp_multi.hidden-64", "mlp_multi.hidden-256"].contains(&model))
+                    || (is("eval", id) && model.starts_with("mlp_multi.hidden-"))
                     || is("report", id)
             },
         ),

@@ -1,8 +1,9 @@
 //! `[sweep.NAME]`: a Cartesian grid over one model's keys, e.g. `models.edrl_mea.components = [4, 8, 16]`,
 //! expanded into named variants (`edrl_mea.components-8`), each an ordinary `[models.*]` entry that
 //! replaces the swept model in every experiment. Upstream stages are shared because a variant's train
-//! key holds only its options: a variant whose values are the swept model's own keeps its cached
-//! stages. The report selects a variant per training set on the source dev split only.
+//! key holds only its options: a variant whose values are the swept model's own keeps its trained
+//! models (its evals rerun: keys name inputs by stage id). The report selects a variant per training
+//! set on the source dev split only.
 
 use std::collections::BTreeMap;
 
