@@ -29,10 +29,15 @@ fn read(ws: &Workspace, rel: &str) -> String {
     std::fs::read_to_string(ws.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-/// (ids, truth, predicted) of an eval stage, classes as indices.
+/// (ids, truth, predicted) of an eval stage (an ensemble's evals are `ensemble` stages), classes as
+/// indices.
 fn predictions(ws: &Workspace, eval_key: &str) -> (Vec<String>, Vec<usize>, Vec<usize>) {
-    let b =
-        sertool::table::read_parquet(&ws.path().join("cache/eval").join(eval_key).join("predictions.parquet")).unwrap();
+    let dir = ["cache/eval", "cache/ensemble"]
+        .iter()
+        .map(|kind| ws.path().join(kind).join(eval_key))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| panic!("no eval or ensemble entry {eval_key}"));
+    let b = sertool::table::read_parquet(&dir.join("predictions.parquet")).unwrap();
     let idx =
         |v: Vec<String>| -> Vec<usize> { v.iter().map(|c| CLASSES.iter().position(|k| k == c).unwrap()).collect() };
     (
@@ -68,7 +73,11 @@ fn rows_checked_against_predictions(ws: &Workspace) -> Vec<Row> {
             // Written in shortest round-trip form: equal to the bit.
             assert_eq!(f[col(name)].parse::<f64>().unwrap(), want, "{name} in {line}");
         }
-        assert!(ws.path().join("cache/train").join(f[col("train_key")]).join("meta.json").is_file(), "{line}");
+        // The model's train entry; an ensemble trains nothing and names its own entry.
+        let trained = ["cache/train", "cache/ensemble"]
+            .iter()
+            .any(|kind| ws.path().join(kind).join(f[col("train_key")]).join("meta.json").is_file());
+        assert!(trained, "{line}");
         rows.push(Row {
             model: f[col("model")].into(),
             train: f[col("train")].into(),
@@ -86,8 +95,9 @@ fn rows_checked_against_predictions(ws: &Workspace) -> Vec<Row> {
 fn every_number_equals_the_metrics_recomputed_from_stored_predictions() {
     let ws = demo();
     let rows = rows_checked_against_predictions(ws);
-    // (8 models × 3 seeds + 3 sequence models × 1 seed) × 4 train → test pairs × 6 conditions.
-    assert_eq!(rows.len(), (8 * 3 + 3) * 4 * 6);
+    // (8 models and the fusion ensemble × 3 seeds + 3 sequence models × 1 seed) × 4 train → test pairs
+    // × 6 conditions.
+    assert_eq!(rows.len(), (9 * 3 + 3) * 4 * 6);
     let results: serde_json::Value = serde_json::from_str(&read(ws, "reports/demo/results.json")).unwrap();
     let md = read(ws, "reports/demo/report.md");
     let tex = read(ws, "reports/demo/tables.tex");
@@ -142,8 +152,8 @@ fn significance_follows_from_the_same_predictions() {
     let results: serde_json::Value = serde_json::from_str(&read(ws, "reports/demo/results.json")).unwrap();
     assert_eq!(results["reference"], "mlp");
     let comparisons = results["significance"].as_array().unwrap();
-    // 10 models against mlp × 4 pairs × 6 conditions.
-    assert_eq!(comparisons.len(), 10 * 4 * 6);
+    // 11 models (fusion included) against mlp × 4 pairs × 6 conditions.
+    assert_eq!(comparisons.len(), 11 * 4 * 6);
     let key = |r: &Row| (r.model.clone(), r.train.clone(), r.test.clone(), r.condition.clone(), r.seed);
     let by: BTreeMap<_, &Row> = rows.iter().map(|r| (key(r), r)).collect();
     for c in comparisons {
@@ -197,7 +207,8 @@ fn plots_latex_and_reproducibility_section_exist() {
     }
     // Every plot linked from the report exists as SVG and PNG.
     let links: Vec<&str> = md.match_indices("](plots/").map(|(i, _)| md[i + 2..].split(')').next().unwrap()).collect();
-    assert_eq!(links.len(), 2 * (4 + 11 * 4), "UAR-vs-SNR per pair and a confusion figure per model and pair");
+    // 12 models: eight on features, three sequence models and the fusion ensemble.
+    assert_eq!(links.len(), 2 * (4 + 12 * 4), "UAR-vs-SNR per pair and a confusion figure per model and pair");
     for l in links {
         let bytes = std::fs::read(ws.path().join("reports/demo").join(l)).unwrap_or_else(|e| panic!("{l}: {e}"));
         if l.ends_with(".png") {
@@ -231,7 +242,8 @@ fn plots_latex_and_reproducibility_section_exist() {
         assert!(tex.contains(needle), "report.tex has no {needle}");
     }
     let parquet = sertool::table::read_parquet(&ws.path().join("reports/demo/results.parquet")).unwrap();
-    assert_eq!(parquet.num_rows(), (8 * 3 + 3) * 4 * 6);
+    // Nine models with 3 seeds (eight trained, the fusion ensemble) and three with one seed.
+    assert_eq!(parquet.num_rows(), (9 * 3 + 3) * 4 * 6);
 }
 
 #[test]

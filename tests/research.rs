@@ -703,3 +703,24 @@ fn an_unknown_ensemble_member_and_an_unknown_bootstrap_unit_are_config_errors() 
         assert!(err.contains(&want), "expected {want:?} in: {err}");
     }
 }
+
+#[test]
+fn sweeps_over_feature_keys_and_of_an_ensembles_member_are_config_errors() {
+    let ws = base();
+    let text = format!("{}\n[sweep.mels]\nfeatures.n_mels = [40, 64]\n", pipeline("research_bad", "", ""));
+    let (_, err) = plan_error(ws, "research_bad_feature_sweep.toml", &text, "features.n_mels");
+    for want in ["pipelines/research_bad_feature_sweep.toml:", "[sweep.mels]", "[features] keys are not supported yet"]
+    {
+        assert!(err.contains(want), "expected {want:?} in: {err}");
+    }
+    // edrl is a member of `fusion`: sweeping it would leave the ensemble without its member.
+    let text = format!("{}\n[sweep.epochs]\nmodels.edrl.epochs = [2, 4]\n", pipeline("research_bad", "", ""));
+    let (line, err) = plan_error(ws, "research_bad_member_sweep.toml", &text, "members =");
+    for want in [
+        format!("pipelines/research_bad_member_sweep.toml:{line}:"),
+        "member \"edrl\" is swept by [sweep.epochs]".to_string(),
+        "edrl.epochs-2, edrl.epochs-4".to_string(),
+    ] {
+        assert!(err.contains(&want), "expected {want:?} in: {err}");
+    }
+}

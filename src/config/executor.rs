@@ -13,7 +13,7 @@ use crate::engine::executor::slurm::Resources;
 
 /// The stage kinds a `[executor.slurm.kinds.<kind>]` table may name (`stages::tests` keeps this
 /// list equal to the stage kinds).
-pub const STAGE_KINDS: &[&str] = &["manifest", "noise_pool", "mix", "features", "train", "eval", "report"];
+pub const STAGE_KINDS: &[&str] = &["manifest", "noise_pool", "mix", "features", "train", "eval", "ensemble", "report"];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -179,6 +179,7 @@ impl Pipeline {
             models::TrainNoise { noise: mix.noise.as_deref().unwrap_or_default(), imported: imported.is_some() };
         let mut raw_models = raw.models.clone();
         let sweeps = sweep::expand(&raw.sweep, &mut raw_models, &src)?;
+        check_names(&src, ("models", "model"), raw_models.keys())?;
         let mut models = models::resolve_models(&raw_models, &train_noise, &src)?;
         let mut experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
         // A swept model is replaced by its variants, where it stood.
@@ -187,14 +188,33 @@ impl Pipeline {
             for e in &mut experiments {
                 let mut list = Vec::new();
                 for m in &e.models {
-                    if *m == s.model {
-                        list.extend(s.variants.iter().map(|v| v.name.clone()));
-                    } else if !list.contains(m) {
-                        list.push(m.clone());
+                    let names = if *m == s.model {
+                        s.variants.iter().map(|v| v.name.clone()).collect()
+                    } else {
+                        vec![m.clone()]
+                    };
+                    for n in names {
+                        if !list.contains(&n) {
+                            list.push(n);
+                        }
                     }
                 }
-                list.dedup();
                 e.models = list;
+            }
+            let variants = || s.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ");
+            for (name, m) in models.iter().filter(|(_, m)| m.kind.needs().combines) {
+                let members = m.params["members"].as_array().cloned().unwrap_or_default();
+                if members.iter().any(|x| x.as_str() == Some(s.model.as_str())) {
+                    return Err(src.error(
+                        src.key_offset(&format!("models.{name}"), "members"),
+                        format!(
+                            "model \"{name}\": member \"{}\" is swept by [sweep.{}]; name its variants instead ({})",
+                            s.model,
+                            s.name,
+                            variants()
+                        ),
+                    ));
+                }
             }
             if raw.report.reference.as_deref() == Some(s.model.as_str()) {
                 return Err(src.error(

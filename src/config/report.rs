@@ -26,10 +26,11 @@ pub struct ReportSection {
     /// Significance level of the marks in the tables.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
-    /// Paired-bootstrap resamples per comparison (0 turns the bootstrap off).
+    /// Bootstrap resamples per table cell (every cell's interval and every paired difference) and
+    /// sign-flip draws per comparison; 0 turns both off (no intervals, no ties, no ‡).
     #[serde(default = "default_resamples")]
     pub bootstrap_resamples: usize,
-    /// Level of the bootstrap confidence interval of the difference to the reference.
+    /// Level of the bootstrap intervals: each cell's, and of each difference to the reference.
     #[serde(default = "default_confidence")]
     pub confidence: f64,
     /// What a bootstrap resample draws with replacement within the test set: whole speakers

@@ -121,11 +121,16 @@ pub(crate) fn expand(
             for (k, v) in keys.iter().zip(point) {
                 variant.push_str(&format!(".{k}-{}", value_text(v)));
             }
-            if !names::is_valid(&variant)
-                || models.contains_key(&variant)
-                || variants.iter().any(|v: &Variant| v.name == variant)
-            {
+            let taken = |v: &str, variants: &[Variant]| models.contains_key(v) || variants.iter().any(|x| x.name == v);
+            if !names::is_valid(&variant) || taken(&variant, &variants) {
                 variant = format!("{model}.{name}{i}");
+            }
+            if !names::is_valid(&variant) || taken(&variant, &variants) {
+                return Err(at(format!(
+                    "variant {} of model \"{model}\" has no free valid name (\"{variant}\"; {})",
+                    i + 1,
+                    names::RULE
+                )));
             }
             let mut t = models[&model].clone();
             for (k, v) in keys.iter().zip(point) {

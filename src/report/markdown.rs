@@ -56,7 +56,8 @@ fn legend(r: &Results) -> String {
     }
     s.push_str(&format!(
         " *MDD*: the smallest difference a paired comparison on that test set detects with 80% power at level {} \
-         (two proportions at the reference's accuracy, effective size n / design effect of its {unit}).",
+         (two proportions at the accuracy of the reference, or of the first model where it has no cell; effective \
+         size n / design effect of its {unit}): an accuracy-based guide, whatever the metric.",
         rep.alpha
     ));
     if let Some(reference) = r.reference() {

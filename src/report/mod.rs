@@ -243,7 +243,16 @@ impl<'a> Results<'a> {
     /// Whether the model of this cell adapted on the test corpus's test audio (unlabeled).
     pub fn is_transductive(&self, model: &str, train: &str, test: &str) -> bool {
         let adapts_on_test = |m: &crate::models::ModelSpec| m.adaptation_splits().is_some_and(|s| s.contains(&"test"));
-        self.p.models.get(model).is_some_and(adapts_on_test) && !train.split('+').any(|c| c == test)
+        // An ensemble is transductive when a member is.
+        let members = |m: &crate::models::ModelSpec| -> Vec<String> {
+            serde_json::from_value(m.params["members"].clone()).unwrap_or_default()
+        };
+        let transductive = |m: &crate::models::ModelSpec| {
+            adapts_on_test(m)
+                || (m.kind.needs().combines
+                    && members(m).iter().any(|x| self.p.models.get(x).is_some_and(adapts_on_test)))
+        };
+        self.p.models.get(model).is_some_and(transductive) && !train.split('+').any(|c| c == test)
     }
 
     /// Whether any cell is transductive (the legends explain § then).

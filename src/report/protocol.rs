@@ -22,12 +22,7 @@ pub fn card(r: &Results, data: &ReportData) -> Value {
     let mut corpora = BTreeMap::new();
     for (name, ingest) in &data.ingest {
         let Some(c) = p.corpora.get(name) else { continue };
-        let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
-        for per_split in ingest.counts.values() {
-            for (split, n) in per_split {
-                *sizes.entry(split.as_str()).or_default() += n;
-            }
-        }
+        let sizes = super::repro::split_counts(ingest);
         corpora.insert(
             name.clone(),
             json!({

@@ -154,7 +154,7 @@ fn seeds_of_models(p: &Pipeline, r: &Results) -> String {
         .join("; ")
 }
 
-fn split_counts(report: &crate::records::IngestReport) -> BTreeMap<&str, usize> {
+pub(super) fn split_counts(report: &crate::records::IngestReport) -> BTreeMap<&str, usize> {
     let mut by_split: BTreeMap<&str, usize> = BTreeMap::new();
     for per_split in report.counts.values() {
         for (split, n) in per_split {

@@ -1,7 +1,9 @@
-//! Paired significance tests of one system against a reference on the same test utterances:
-//! McNemar on per-utterance correctness, and a paired bootstrap on a metric averaged over seeds.
-//! Checked against scipy, numpy and scikit-learn (tests/significance_reference.rs, reference values
-//! from tools/significance_reference.py).
+//! Paired significance tests of one system against a reference on the same test utterances, and what a
+//! test set can resolve: McNemar on per-utterance correctness; a bootstrap of a seed-averaged metric that
+//! resamples clusters (speakers, or single utterances) for intervals and paired differences; a paired
+//! sign-flip test by cluster; the minimum detectable difference. Checked against scipy, numpy and
+//! scikit-learn (tests/significance_reference.rs, tests/cluster_bootstrap_reference.rs; reference values
+//! from tools/significance_reference.py and tools/cluster_bootstrap_reference.py).
 
 use serde::Serialize;
 
@@ -324,7 +326,8 @@ pub struct Mdd {
 pub fn mdd(correct: &[bool], clusters: &Clusters, alpha: f64, power: f64) -> Option<Mdd> {
     let n = correct.len();
     let k = clusters.len();
-    if n == 0 || k == 0 {
+    // One cluster: no between-speaker variation to estimate, so no honest figure.
+    if n == 0 || k < 2 {
         return None;
     }
     let y = |i: usize| if correct[i] { 1.0 } else { 0.0 };

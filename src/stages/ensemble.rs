@@ -81,11 +81,12 @@ impl Work for Job {
         );
         let members = dirs.iter().map(|d| read_predictions(d, &self.classes)).collect::<anyhow::Result<Vec<_>>>()?;
         let fused = fuse(&self.rule, &members);
-        anyhow::ensure!(
-            !fused.ids.is_empty(),
-            "ensemble of {}: no utterance that every member scored",
-            self.members.join(", ")
-        );
+        if fused.ids.is_empty() {
+            return Err(crate::error::user_error(format!(
+                "ensemble of {}: no test utterance that every member scored",
+                self.members.join(", ")
+            )));
+        }
         write_predictions(&ctx.out, &self.classes, &self.condition, &fused)?;
         Ok(Vec::new())
     }

@@ -168,6 +168,7 @@ mod tests {
             super::features::KIND,
             super::train::KIND,
             super::eval::KIND,
+            super::ensemble::KIND,
             super::report::KIND,
         ];
         assert_eq!(crate::config::executor::STAGE_KINDS, kinds);

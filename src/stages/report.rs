@@ -16,7 +16,7 @@ use crate::error::Fault;
 use crate::records::{Condition, EvalInfo, TrainInfo};
 
 pub const KIND: &str = "report";
-const VERSION: u32 = 9;
+const VERSION: u32 = 10;
 
 /// What the report reads, in the order of its inputs of the same name.
 #[derive(Serialize, Deserialize)]
