@@ -43,6 +43,17 @@ pub struct EvalInfo {
     pub seed: u64,
 }
 
+impl EvalInfo {
+    pub fn new(model: &str, train: &str, test: &str, condition: &str, seed: u64) -> EvalInfo {
+        EvalInfo { model: model.into(), train: train.into(), test: test.into(), condition: condition.into(), seed }
+    }
+
+    /// Its stage id: `eval/<model>/<train>/seedN/<test>/<condition>`.
+    pub fn stage_id(&self) -> String {
+        format!("eval/{}/{}/seed{}/{}/{}", self.model, self.train, self.seed, self.test, self.condition)
+    }
+}
+
 /// One train stage: a model on its source corpora (joined with `+`), adapted to a target corpus or
 /// not, with one seed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -293,7 +293,8 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                         }
                     };
                     for cond in &conds {
-                        let id = format!("eval/{m}/{train_set}/seed{seed}/{t}/{}", cond.name);
+                        let info = EvalInfo::new(m, &train_set, t, &cond.name, seed);
+                        let id = info.stage_id();
                         if graph.find(&id).is_some() {
                             continue;
                         }
@@ -307,13 +308,6 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                             (stages::sequences::SeqSources { roots, clean: cond.noise.is_none(), noisy }, audio, mixes)
                         });
                         let i = graph.add(stages::eval::spec(id, classes, cond, train_idx, manifests[t], fs, seq))?;
-                        let info = EvalInfo {
-                            model: m.clone(),
-                            train: train_set.clone(),
-                            test: t.clone(),
-                            condition: cond.name.clone(),
-                            seed,
-                        };
                         evals.push((i, info));
                     }
                 }
@@ -355,10 +349,10 @@ fn plan_ensembles(
             for &seed in &spec.seeds {
                 for t in &e.test {
                     for cond in conds {
-                        let cell = format!("{train_set}/seed{seed}/{t}/{}", cond.name);
+                        let info = EvalInfo::new(m, &train_set, t, &cond.name, seed);
                         let inputs = members
                             .iter()
-                            .map(|x| match graph.find(&format!("eval/{x}/{cell}")) {
+                            .map(|x| match graph.find(&EvalInfo { model: x.clone(), ..info.clone() }.stage_id()) {
                                 Some(i) => Ok((x.clone(), i)),
                                 None => Err(crate::error::user_error(format!(
                                     "{}: ensemble \"{m}\" of experiment \"{}\" needs member \"{x}\" evaluated there \
@@ -368,18 +362,11 @@ fn plan_ensembles(
                                 ))),
                             })
                             .collect::<anyhow::Result<Vec<_>>>()?;
-                        let id = format!("eval/{m}/{cell}");
+                        let id = info.stage_id();
                         if graph.find(&id).is_some() {
                             continue;
                         }
                         let i = graph.add(stages::ensemble::spec(id, &p.labels.classes, cond, rule, &inputs))?;
-                        let info = EvalInfo {
-                            model: m.clone(),
-                            train: train_set.clone(),
-                            test: t.clone(),
-                            condition: cond.name.clone(),
-                            seed,
-                        };
                         evals.push((i, info));
                     }
                 }
