@@ -705,13 +705,43 @@ fn an_unknown_ensemble_member_and_an_unknown_bootstrap_unit_are_config_errors() 
 }
 
 #[test]
-fn sweeps_over_feature_keys_and_of_an_ensembles_member_are_config_errors() {
+fn bad_feature_sweeps_and_a_sweep_of_an_ensembles_member_are_config_errors() {
     let ws = base();
-    let text = format!("{}\n[sweep.mels]\nfeatures.n_mels = [40, 64]\n", pipeline("research_bad", "", ""));
-    let (_, err) = plan_error(ws, "research_bad_feature_sweep.toml", &text, "features.n_mels");
-    for want in ["pipelines/research_bad_feature_sweep.toml:", "[sweep.mels]", "[features] keys are not supported yet"]
-    {
-        assert!(err.contains(want), "expected {want:?} in: {err}");
+    // (what is added, where the error points, what it says)
+    let cases: [(&str, &str, &[&str]); 5] = [
+        ("[sweep.mels]\nfeatures.n_mels = [40, 64]\n", "[sweep.mels]", &["names the model", "model = \"<name>\""]),
+        (
+            "[sweep.mels]\nmodel = \"fusion\"\nfeatures.n_mels = [16, 24]\n",
+            "features.n_mels",
+            &["model \"fusion\" (kind \"ensemble\") fuses its members' predictions and reads no [features]"],
+        ),
+        (
+            "[models.lin]\nkind = \"mlp\"\n\n[sweep.mels]\nmodel = \"lin\"\nfeatures.n_mels = [16, 0]\n",
+            "features.n_mels",
+            &["[sweep.mels]", "variant \"lin.n_mels-0\"", "n_mels > 0"],
+        ),
+        (
+            "[models.lin]\nkind = \"mlp\"\n\n[sweep.mels]\nmodel = \"lin\"\nfeatures.n_mel = [16, 24]\n",
+            "features.n_mel",
+            &["variant \"lin.n_mel-16\"", "unknown key \"n_mel\" in [features]"],
+        ),
+        (
+            "[models.lin]\nkind = \"mlp\"\n\n[sweep.mels]\nmodel = \"lin\"\nmodels.mlp.hidden = [[8], [16]]\n",
+            "models.mlp.hidden",
+            &["a sweep varies one model; model = \"lin\""],
+        ),
+    ];
+    for (i, (extra, at, wants)) in cases.iter().enumerate() {
+        let text = format!("{}\n{extra}", pipeline("research_bad", "", ""));
+        let file = format!("research_bad_feature_sweep{i}.toml");
+        let (line, err) = plan_error(ws, &file, &text, at);
+        assert!(
+            err.contains(&format!("pipelines/{file}:{line}:")),
+            "case {i}: the error should point at line {line}: {err}"
+        );
+        for want in *wants {
+            assert!(err.contains(want), "case {i}: expected {want:?} in: {err}");
+        }
     }
     // edrl is a member of `fusion`: sweeping it would leave the ensemble without its member.
     let text = format!("{}\n[sweep.epochs]\nmodels.edrl.epochs = [2, 4]\n", pipeline("research_bad", "", ""));
@@ -723,4 +753,85 @@ fn sweeps_over_feature_keys_and_of_an_ensembles_member_are_config_errors() {
     ] {
         assert!(err.contains(&want), "expected {want:?} in: {err}");
     }
+}
+
+/// The plan's stage ids and whether each is stale.
+fn statuses(ws: &Workspace, pipeline: &str) -> BTreeMap<String, bool> {
+    let plan = ws.json(&["plan", pipeline]);
+    plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["status"] == "stale"))
+        .collect()
+}
+
+/// The input stage ids of a cache entry (its meta.json).
+fn inputs_of(dir: &Path) -> Vec<String> {
+    read_json(&dir.join("meta.json"))["inputs"].as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn a_feature_sweep_trains_each_variant_on_its_own_features_and_shares_the_rest() {
+    let ws = base();
+    // A third model `lin` swept over n_mels: 16 is new, 32 is [features]'s own value.
+    let text = pipeline("research_mels", "", "").replace(
+        "# Late fusion",
+        "[models.lin]\nkind = \"mlp\"\nhidden = [8]\nepochs = 3\nseeds = [1, 2]\n\n\
+         [sweep.mels]\nmodel = \"lin\"\nfeatures.n_mels = [16, 32]\n\n# Late fusion",
+    );
+    let rel = write_pipeline(ws, "research_mels.toml", &text);
+    // Before it runs, only the new setting's feature shards are stale of all feature shards: the base
+    // run computed [features] already, and the 32 variant reads those shards.
+    let before = statuses(ws, &rel);
+    let features: Vec<(&String, &bool)> = before.iter().filter(|(id, _)| id.starts_with("features/")).collect();
+    for (id, &stale) in &features {
+        let tagged = id.split('/').nth(3) == Some("n_mels-16");
+        assert_eq!(stale, tagged, "{id}: stale {stale}");
+        assert!(id.split('/').count() == if tagged { 5 } else { 4 }, "{id}");
+    }
+    assert!(features.iter().any(|(_, &s)| s), "the 16-band setting has shards of its own");
+    assert!(
+        !before.keys().any(|id| id.starts_with("features/") && id.contains("n_mels-32")),
+        "[features]'s own setting is not computed twice"
+    );
+    let s = ws.json(&["run", rel.as_str()]);
+    assert_eq!(s["failed"], 0, "{s}");
+    let entries = entries(ws, &rel);
+    for (variant, n_mels) in [("lin.n_mels-16", 16), ("lin.n_mels-32", 32)] {
+        for seed in SEEDS {
+            let id = format!("train/{variant}/a/seed{seed}");
+            let card = read_json(&ws.path().join(format!("models/research_mels/{variant}/a/seed{seed}/model.json")));
+            assert_eq!(card["features"]["n_mels"], n_mels, "{id}: {}", card["features"]);
+            assert_eq!(card["input_dim"], 2 * n_mels, "{id}: log-mel means and stds");
+            let reads: Vec<String> =
+                inputs_of(&entries[&id].1).into_iter().filter(|i| i.starts_with("features/")).collect();
+            assert!(!reads.is_empty(), "{id} reads feature shards");
+            let tagged = |i: &String| i.split('/').nth(3) == Some("n_mels-16");
+            assert!(reads.iter().all(|i| tagged(i) == (n_mels == 16)), "{id} reads {reads:?}");
+            // Its evals read the same setting's test features.
+            let eval = format!("eval/{variant}/a/seed{seed}/a/clean");
+            let reads: Vec<String> =
+                inputs_of(&entries[&eval].1).into_iter().filter(|i| i.starts_with("features/")).collect();
+            assert!(!reads.is_empty() && reads.iter().all(|i| tagged(i) == (n_mels == 16)), "{eval} reads {reads:?}");
+        }
+    }
+    // The other models' train stages are the base run's (same keys, cached before this run).
+    for (m, seed) in MEMBERS.iter().flat_map(|m| SEEDS.map(|s| (m, s))) {
+        assert!(!before[&format!("train/{m}/a/seed{seed}")], "train/{m}/a/seed{seed} was retrained");
+    }
+    // The sweep table names the feature key and selects on dev UAR.
+    let report = read(ws, "reports/research_mels/report.md");
+    assert!(report.contains("### mels (lin: features.n_mels)"), "{report}");
+    assert!(report.contains("Features of lin.n_mels-16: `"), "the reproducibility section lists each setting");
+    let results = read_json(&ws.path().join("reports/research_mels/results.json"));
+    let sweep = &results["sweeps"][0];
+    assert_eq!(sweep["keys"], serde_json::json!(["features.n_mels"]), "{sweep}");
+    let selected = sweep["selection"][0]["selected"].as_str().unwrap_or_default();
+    assert!(["lin.n_mels-16", "lin.n_mels-32"].contains(&selected), "{sweep}");
+    assert_eq!(
+        results["reproducibility"]["model_features"]["lin.n_mels-16"]["n_mels"], 16,
+        "{}",
+        results["reproducibility"]
+    );
 }

@@ -84,6 +84,20 @@ fn each_change_makes_exactly_its_dependents_stale() {
                     || is("report", id)
             },
         ),
+        // A sweep over a feature key of one model: the new setting's feature shards (the mixes they
+        // read are shared), that variant's train stages, both variants' evals and the report. The
+        // variant at [features]'s own value reads [features]'s shards and keeps its trained models.
+        (
+            "a features sweep",
+            ("[[experiments]]", "[sweep.mels]\nmodel = \"mlp_multi\"\nfeatures.n_mels = [40, 64]\n\n[[experiments]]"),
+            |id| {
+                let model = id.split('/').nth(1).unwrap_or("");
+                (is("features", id) && id.split('/').nth(3) == Some("n_mels-40"))
+                    || (is("train", id) && model == "mlp_multi.n_mels-40")
+                    || (is("eval", id) && model.starts_with("mlp_multi.n_mels-"))
+                    || is("report", id)
+            },
+        ),
         // Multi-condition training for one model: its train stages (and their evals and the report), and
         // the new train-pool mixes and feature shards of its sources; no other model's.
         // (mlp_multi's 10 dB training shards are shared; only the 20 dB ones are new.)

@@ -87,6 +87,9 @@ pub struct Pipeline {
     pub features: FeatureSpec,
     /// The resolved files of `[features] kind = "imported"`.
     pub imported: Option<ImportedFeatures>,
+    /// The features of each sweep variant with feature keys (every other model reads `features`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_features: BTreeMap<String, FeatureSpec>,
     pub models: BTreeMap<String, ModelSpec>,
     pub experiments: Vec<Experiment>,
     pub report: ReportSection,
@@ -154,6 +157,57 @@ fn check_names<'a>(
     Ok(())
 }
 
+/// Resolve each sweep variant's `[features]` table; an error names the sweep's line. Only a model
+/// that reads feature vectors can sweep them (sequence kinds compute their own frames, ensembles read
+/// predictions), and imported features are not computed, so they have no keys to sweep.
+fn sweep_features(
+    sweeps: &[Sweep],
+    tables: &BTreeMap<String, toml::Table>,
+    models: &BTreeMap<String, ModelSpec>,
+    imported: bool,
+    section: &PipelineSection,
+    src: &Source,
+) -> anyhow::Result<BTreeMap<String, FeatureSpec>> {
+    let mut out = BTreeMap::new();
+    for s in sweeps {
+        let Some(key) = s.keys.iter().find(|k| k.starts_with("features.")) else { continue };
+        let at = |msg: String| {
+            src.error(src.key_offset(&format!("sweep.{}", s.name), key), format!("[sweep.{}] {msg}", s.name))
+        };
+        let needs = models[&s.variants[0].name].kind.needs();
+        if imported {
+            return Err(at(format!(
+                "{key}: [features] kind = \"imported\" is read from a file, not computed; nothing to sweep"
+            )));
+        }
+        if needs.frames || needs.combines {
+            let what = if needs.frames {
+                "computes its own frame sequences from the audio"
+            } else {
+                "fuses its members' predictions"
+            };
+            return Err(at(format!(
+                "{key}: model \"{}\" (kind \"{}\") {what} and reads no [features]",
+                s.model,
+                models[&s.variants[0].name].kind_name()
+            )));
+        }
+        for v in &s.variants {
+            let (spec, _) =
+                features::resolve_features(tables.get(&v.name), section.sample_rate_hz, src).map_err(|e| {
+                    // The message without its location: that of [features] would point at the wrong line.
+                    let text = e.to_string();
+                    let file = format!("{}:", src.file.display());
+                    let msg =
+                        text.strip_prefix(&file).and_then(|r| r.split_once(": ")).map_or(text.as_str(), |(_, m)| m);
+                    at(format!("variant \"{}\": {msg}", v.name))
+                })?;
+            out.insert(v.name.clone(), spec);
+        }
+    }
+    Ok(out)
+}
+
 impl Pipeline {
     /// Read, parse, resolve and validate a pipeline file.
     pub fn load(file: &Path) -> anyhow::Result<Pipeline> {
@@ -178,9 +232,12 @@ impl Pipeline {
         let train_noise =
             models::TrainNoise { noise: mix.noise.as_deref().unwrap_or_default(), imported: imported.is_some() };
         let mut raw_models = raw.models.clone();
-        let sweeps = sweep::expand(&raw.sweep, &mut raw_models, &src)?;
+        let expanded = sweep::expand(&raw.sweep, &mut raw_models, raw.features.as_ref(), &src)?;
+        let sweeps = expanded.sweeps;
         check_names(&src, ("models", "model"), raw_models.keys())?;
         let mut models = models::resolve_models(&raw_models, &train_noise, &src)?;
+        let model_features =
+            sweep_features(&sweeps, &expanded.features, &models, imported.is_some(), &raw.pipeline, &src)?;
         let mut experiments = experiments::resolve_experiments(&raw.experiments, &corpora, &models, &src)?;
         // A swept model is replaced by its variants, where it stood.
         for s in &sweeps {
@@ -241,6 +298,7 @@ impl Pipeline {
             mix,
             features,
             imported,
+            model_features,
             models,
             experiments,
             report,
@@ -295,12 +353,18 @@ impl Pipeline {
             mix: MixSection { snr_db: Vec::new(), noise: Some(Vec::new()), ..MixSection::default() },
             features: FeatureSpec::default(),
             imported: None,
+            model_features: BTreeMap::new(),
             models: BTreeMap::new(),
             experiments: Vec::new(),
             report: ReportSection::default(),
             sweeps: Vec::new(),
             executor: ExecutorSection::default(),
         })
+    }
+
+    /// The feature settings a model reads: its sweep variant's, or `[features]`.
+    pub fn features_of(&self, model: &str) -> &FeatureSpec {
+        self.model_features.get(model).unwrap_or(&self.features)
     }
 
     /// The resolved configuration with every default filled in (`sertool plan --show-config`).
@@ -318,6 +382,7 @@ impl Pipeline {
             }))).collect::<serde_json::Map<_, _>>(),
             "mix": self.mix,
             "features": self.features,
+            "model_features": self.model_features,
             "models": self.models.iter().map(|(name, m)| (name.clone(), m.to_json())).collect::<serde_json::Map<_, _>>(),
             "experiments": self.experiments.iter().map(|e| serde_json::json!({
                 "name": e.name, "train": e.train, "test": e.test, "models": e.models,

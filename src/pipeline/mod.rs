@@ -106,7 +106,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let mode = p.mix.snr_mode(rate);
     let audio_params =
         json!({ "sample_rate_hz": rate, "channels": p.pipeline.channels, "resampler": crate::audio::RESAMPLER });
-    let feature_params = stages::features::params(&p, &audio_params);
+    let sets = FeatureSets::new(&p, &audio_params);
     // Imported features: the file's content is an input of every feature stage, and no audio is mixed
     // (the file carries a row per noisy condition).
     let imported_hash = match &p.imported {
@@ -126,11 +126,14 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     let used: BTreeSet<&String> = p.experiments.iter().flat_map(|e| e.train.iter().chain(&e.test)).collect();
     // What to compute, per corpus: clean features of every split, every noisy test condition for the
     // test split, and each noisy condition a model trains on for the source's train and dev splits.
-    // The flag: whether a model reads the features of those shards (sequence kinds read only the mixes).
-    let mut wanted: Vec<(&String, Condition, Portion, bool)> = Vec::new();
+    // The flag: whether a model reads the features of those shards (sequence kinds read only the mixes);
+    // the last field, which feature set they hold (`[features]`'s for every used corpus, a sweep
+    // variant's for the corpora of its experiments).
+    let portion_of = |cond: &Condition| if cond.noise.is_none() { Portion::Every } else { Portion::Test };
+    let mut wanted: Vec<(&String, Condition, Portion, bool, usize)> = Vec::new();
     for &name in &used {
         for cond in &conds {
-            wanted.push((name, cond.clone(), if cond.noise.is_none() { Portion::Every } else { Portion::Test }, true));
+            wanted.push((name, cond.clone(), portion_of(cond), true, 0));
         }
     }
     for e in &p.experiments {
@@ -141,16 +144,29 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                 })?;
                 for s in &e.train {
                     let reads_features = !p.models[m].kind.needs().frames;
-                    match wanted.iter_mut().find(|w| w.0 == s && w.1 == cond && w.2 == Portion::TrainDev) {
+                    let set = if reads_features { sets.of(m) } else { 0 };
+                    match wanted.iter_mut().find(|w| w.0 == s && w.1 == cond && w.2 == Portion::TrainDev && w.4 == set)
+                    {
                         Some(w) => w.3 |= reads_features,
-                        None => wanted.push((s, cond.clone(), Portion::TrainDev, reads_features)),
+                        None => wanted.push((s, cond.clone(), Portion::TrainDev, reads_features, set)),
+                    }
+                }
+            }
+        }
+        // A sweep variant's own features: clean ones of its train and test corpora, noisy ones of its tests.
+        for m in &e.models {
+            let set = sets.of(m);
+            for c in e.train.iter().chain(&e.test).filter(|_| set != 0) {
+                for cond in conds.iter().filter(|cond| cond.noise.is_none() || e.test.contains(c)) {
+                    if !wanted.iter().any(|w| w.0 == c && w.1 == *cond && w.2 == portion_of(cond) && w.4 == set) {
+                        wanted.push((c, cond.clone(), portion_of(cond), true, set));
                     }
                 }
             }
         }
     }
-    // features[(corpus, condition label)] = the shard stages
-    let mut features: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    // features[(feature set, corpus, condition label)] = the shard stages
+    let mut features: BTreeMap<(usize, String, String), Vec<usize>> = BTreeMap::new();
     // recipes[(corpus, noisy condition label)] = its mix stages and noise corpus (sequence kinds read them)
     let mut recipes: BTreeMap<(String, String), (Vec<usize>, std::path::PathBuf)> = BTreeMap::new();
     // (stage, corpus, condition) of every test mix stage, for the report's noise section.
@@ -159,7 +175,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
     // condition (at MSP-Podcast scale, cloning and hashing them per condition was most of a no-op plan).
     let mut by_shard: BTreeMap<&str, Vec<Vec<&Utterance>>> = BTreeMap::new();
     let mut shard_utts: HashMap<(&str, Portion, u32), SharedShard> = HashMap::new();
-    for (name, cond, portion, reads_features) in &wanted {
+    for (name, cond, portion, reads_features, set) in &wanted {
         let (name, scan) = (*name, &scans[*name]);
         let lists = by_shard.entry(name.as_str()).or_insert_with(|| {
             let mut lists = vec![Vec::new(); shards as usize];
@@ -209,36 +225,51 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                     train_pool: *portion == Portion::TrainDev,
                 };
                 let id = format!("mix/{name}/{label}/{}", shard_name(k));
-                let m = graph.add(stages::mix::spec(id, Arc::clone(&utts), inputs.clone(), pools[noise], &settings))?;
-                if *portion != Portion::TrainDev {
-                    mixes.push((m, name.clone(), cond.clone()));
-                }
-                let entry =
-                    recipes.entry((name.clone(), label.clone())).or_insert((Vec::new(), noise_root.to_path_buf()));
-                entry.0.push(m);
+                // Made once, whichever feature sets read it.
+                let m = match graph.find(&id) {
+                    Some(m) => m,
+                    None => {
+                        let m = graph.add(stages::mix::spec(
+                            id,
+                            Arc::clone(&utts),
+                            inputs.clone(),
+                            pools[noise],
+                            &settings,
+                        ))?;
+                        if *portion != Portion::TrainDev {
+                            mixes.push((m, name.clone(), cond.clone()));
+                        }
+                        let entry = recipes
+                            .entry((name.clone(), label.clone()))
+                            .or_insert((Vec::new(), noise_root.to_path_buf()));
+                        entry.0.push(m);
+                        m
+                    }
+                };
                 mix = Some((m, noise_root));
             }
             if !reads_features {
                 continue;
             }
+            let fs = &sets.sets[*set];
             let shard = stages::features::Shard {
-                id: format!("features/{name}/{label}/{}", shard_name(k)),
+                id: sets.stage_id(*set, name, &label, k),
                 utterances: utts,
                 inputs,
                 condition: &label,
+                features: fs.spec,
                 mix,
             };
-            stage_ids.push(graph.add(stages::features::spec(&p, feature_params.clone(), audio, shard))?);
+            stage_ids.push(graph.add(stages::features::spec(&p, fs.params.clone(), audio, shard))?);
         }
-        features.insert((name.clone(), label), stage_ids);
+        features.insert((*set, name.clone(), label), stage_ids);
     }
 
     // Training: one per (model, train corpora, seed), shared by the experiments that use it; a
     // domain-adaptation kind has one per target corpus outside its sources as well.
     let classes = &p.labels.classes;
     let mut trains: BTreeMap<TrainInfo, usize> = BTreeMap::new();
-    let mut unlabeled =
-        UnlabeledShards { params: &feature_params, imported: &imported_hash, audio, made: BTreeMap::new() };
+    let mut unlabeled = UnlabeledShards { sets: &sets, imported: &imported_hash, audio, made: BTreeMap::new() };
     let mut evals: Vec<(usize, EvalInfo)> = Vec::new();
     for e in &p.experiments {
         let train_set = e.train.join("+");
@@ -254,7 +285,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                             let target = match &info.target {
                                 Some(t) => {
                                     let splits = adapt_splits.unwrap_or_default();
-                                    let shards = unlabeled.shards(&p, &mut graph, &scans[t], splits)?;
+                                    let shards = unlabeled.shards(&p, &mut graph, &scans[t], splits, sets.of(m))?;
                                     if shards.is_empty() {
                                         return Err(crate::error::user_error(format!(
                                             "[models.{m}] adapts to corpus {t}, which has no utterances in its {} \
@@ -279,7 +310,7 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                                         .flat_map(|c| {
                                             p.models[m].train_conditions.iter().flat_map(|t| {
                                                 let label = if t == "clean" { t.clone() } else { format!("train-{t}") };
-                                                features[&(c.clone(), label)].clone()
+                                                features[&(sets.of(m), c.clone(), label)].clone()
                                             })
                                         })
                                         .collect()
@@ -299,7 +330,8 @@ pub fn plan(p: Pipeline, cache: &Cache) -> anyhow::Result<Planned> {
                             continue;
                         }
                         let reads_frames = p.models[m].kind.needs().frames;
-                        let fs: &[usize] = if reads_frames { &[] } else { &features[&(t.clone(), cond.name.clone())] };
+                        let fs: &[usize] =
+                            if reads_frames { &[] } else { &features[&(sets.of(m), t.clone(), cond.name.clone())] };
                         let seq = reads_frames.then(|| {
                             let (mixes, root) = recipes.get(&(t.clone(), cond.name.clone())).cloned().unzip();
                             let mixes = mixes.unwrap_or_default();
@@ -477,6 +509,59 @@ fn check_protocol(p: &Pipeline, scans: &Scans) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The feature settings the models read: `[features]` first (its shards keep their plain ids), then each
+/// distinct setting of the sweep variants with feature keys, whose shards carry the variant's tag
+/// (`features/<corpus>/<condition>/n_mels-40/shardNN`). Settings equal to one already here share its
+/// shards, so a sweep point at `[features]`'s own values computes nothing new.
+struct FeatureSets<'a> {
+    sets: Vec<FeatureSet<'a>>,
+    of_model: BTreeMap<&'a str, usize>,
+}
+
+struct FeatureSet<'a> {
+    /// None for `[features]`.
+    tag: Option<String>,
+    spec: &'a crate::features::FeatureSpec,
+    /// What its stages' keys cover.
+    params: serde_json::Value,
+}
+
+impl<'a> FeatureSets<'a> {
+    fn new(p: &'a Pipeline, audio_params: &serde_json::Value) -> FeatureSets<'a> {
+        let set = |tag, spec| FeatureSet { tag, spec, params: stages::features::params(spec, audio_params) };
+        let mut sets = vec![set(None, &p.features)];
+        let mut of_model = BTreeMap::new();
+        for v in p.sweeps.iter().flat_map(|s| &s.variants) {
+            let Some(spec) = p.model_features.get(&v.name) else { continue };
+            let i = match sets.iter().position(|x| x.params == stages::features::params(spec, audio_params)) {
+                Some(i) => i,
+                None => {
+                    let mut tag = v.features_tag.clone().unwrap_or_else(|| v.name.clone());
+                    if sets.iter().any(|x| x.tag.as_deref() == Some(tag.as_str())) {
+                        tag = format!("{tag}.{}", sets.len());
+                    }
+                    sets.push(set(Some(tag), spec));
+                    sets.len() - 1
+                }
+            };
+            of_model.insert(v.name.as_str(), i);
+        }
+        FeatureSets { sets, of_model }
+    }
+
+    /// The feature set model `m` reads.
+    fn of(&self, m: &str) -> usize {
+        self.of_model.get(m).copied().unwrap_or(0)
+    }
+
+    fn stage_id(&self, set: usize, corpus: &str, label: &str, k: u32) -> String {
+        match &self.sets[set].tag {
+            None => format!("features/{corpus}/{label}/{}", shard_name(k)),
+            Some(tag) => format!("features/{corpus}/{label}/{tag}/{}", shard_name(k)),
+        }
+    }
+}
+
 /// A shard's utterances and their audio identity, shared by the conditions that use them.
 type SharedShard = (Arc<[Utterance]>, String);
 
@@ -507,20 +592,27 @@ impl Portion {
 /// never the labels: relabelling the target moves no key of a model adapted to it. Made once per
 /// (corpus, split) and shared by every model adapted to it.
 struct UnlabeledShards<'a> {
-    params: &'a serde_json::Value,
+    sets: &'a FeatureSets<'a>,
     imported: &'a Option<String>,
     audio: crate::audio::AudioIn,
-    made: BTreeMap<(String, String), Vec<usize>>,
+    made: BTreeMap<(usize, String, String), Vec<usize>>,
 }
 
 impl UnlabeledShards<'_> {
-    /// The shard stages of these splits of the scanned corpus.
-    fn shards(&mut self, p: &Pipeline, graph: &mut Graph, scan: &Scan, splits: &[&str]) -> anyhow::Result<Vec<usize>> {
+    /// The shard stages of these splits of the scanned corpus, in feature set `set`.
+    fn shards(
+        &mut self,
+        p: &Pipeline,
+        graph: &mut Graph,
+        scan: &Scan,
+        splits: &[&str],
+        set: usize,
+    ) -> anyhow::Result<Vec<usize>> {
         let mut out = Vec::new();
         for &split in splits {
-            let key = (scan.corpus.clone(), split.to_string());
+            let key = (set, scan.corpus.clone(), split.to_string());
             if !self.made.contains_key(&key) {
-                let made = self.add(p, graph, scan, split)?;
+                let made = self.add(p, graph, scan, split, set)?;
                 self.made.insert(key.clone(), made);
             }
             out.extend(&self.made[&key]);
@@ -528,7 +620,7 @@ impl UnlabeledShards<'_> {
         Ok(out)
     }
 
-    fn add(&self, p: &Pipeline, graph: &mut Graph, scan: &Scan, split: &str) -> anyhow::Result<Vec<usize>> {
+    fn add(&self, p: &Pipeline, graph: &mut Graph, scan: &Scan, split: &str, set: usize) -> anyhow::Result<Vec<usize>> {
         let shards = p.pipeline.shards;
         let mut out = Vec::new();
         for k in 0..shards {
@@ -547,14 +639,16 @@ impl UnlabeledShards<'_> {
             if let Some(h) = self.imported {
                 inputs.insert("imported".to_string(), format!("{h} clean"));
             }
+            let fs = &self.sets.sets[set];
             let shard = stages::features::Shard {
-                id: format!("features/{}/unlabeled-{split}/{}", scan.corpus, shard_name(k)),
+                id: self.sets.stage_id(set, &scan.corpus, &format!("unlabeled-{split}"), k),
                 utterances: utts,
                 inputs,
                 condition: "clean",
+                features: fs.spec,
                 mix: None,
             };
-            out.push(graph.add(stages::features::spec(p, self.params.clone(), self.audio, shard))?);
+            out.push(graph.add(stages::features::spec(p, fs.params.clone(), self.audio, shard))?);
         }
         Ok(out)
     }

@@ -182,6 +182,9 @@ pub fn markdown(r: &Results, data: &ReportData) -> String {
         p.pipeline.channels
     ));
     md.push_str(&format!("- Features: `{}`.\n", serde_json::to_string(&p.features).unwrap_or_default()));
+    for (m, f) in &p.model_features {
+        md.push_str(&format!("- Features of {m}: `{}`.\n", serde_json::to_string(f).unwrap_or_default()));
+    }
     if !p.noise.is_empty() {
         md.push_str(&format!(
             "- {}; SNR grid {} dB; mixing seed {}.\n",
@@ -265,7 +268,7 @@ pub fn json(r: &Results, data: &ReportData) -> serde_json::Value {
             }))
         })
         .collect();
-    json!({
+    let mut out = json!({
         "tool_version": crate::TOOL_VERSION,
         "pipeline_file": p.file.display().to_string(),
         "pipeline_sha256": p.file_sha256,
@@ -282,5 +285,10 @@ pub fn json(r: &Results, data: &ReportData) -> serde_json::Value {
         "report": p.report,
         "corpora": corpora,
         "train_keys": data.trains.iter().map(|t| json!({"model": t.info.model, "train": t.info.train, "target": t.info.target, "seed": t.info.seed, "key": t.key})).collect::<Vec<_>>(),
-    })
+    });
+    // Only with feature sweeps, so reports of other pipelines keep their bytes.
+    if !p.model_features.is_empty() {
+        out["model_features"] = json!(p.model_features);
+    }
+    out
 }

@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_variant_with_the_best_mean_dev_uar_is_selected_from_train_runs_alone() {
-        let v = |n: &str| Variant { name: n.into(), values: Vec::new() };
+        let v = |n: &str| Variant { name: n.into(), values: Vec::new(), features_tag: None };
         let sweep = Sweep {
             name: "w".into(),
             model: "m".into(),

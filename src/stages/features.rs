@@ -38,9 +38,9 @@ pub struct Job {
     imported: Option<ImportedFeatures>,
 }
 
-/// What every feature stage's key covers: the feature settings and how audio is read.
-pub fn params(p: &Pipeline, audio_params: &serde_json::Value) -> serde_json::Value {
-    json!({ "features": p.features.key_params(), "audio": audio_params })
+/// What a feature stage's key covers: the feature settings and how audio is read.
+pub fn params(features: &FeatureSpec, audio_params: &serde_json::Value) -> serde_json::Value {
+    json!({ "features": features.key_params(), "audio": audio_params })
 }
 
 /// One feature stage instance: a shard of utterances under one condition.
@@ -50,6 +50,8 @@ pub struct Shard<'a> {
     /// The shard's audio identity (and the imported file's hash).
     pub inputs: BTreeMap<String, String>,
     pub condition: &'a str,
+    /// `[features]`, or a sweep variant's (its key is `params`).
+    pub features: &'a FeatureSpec,
     /// The condition's mix stage with its noise corpus (None for clean or imported features).
     pub mix: Option<(usize, &'a Path)>,
 }
@@ -64,7 +66,7 @@ pub fn spec(p: &Pipeline, params: serde_json::Value, audio: AudioIn, shard: Shar
         deps: shard.mix.iter().map(|&(m, _)| ("recipes", m)).collect(),
         job: Box::new(Job {
             utterances: shard.utterances,
-            features: p.features.clone(),
+            features: shard.features.clone(),
             audio,
             noise_root: shard.mix.map(|(_, root)| root.to_path_buf()),
             condition: shard.condition.to_string(),

@@ -77,7 +77,7 @@ pub fn spec(p: &Pipeline, t: &TrainInfo, inputs: TrainInputs, audio: AudioIn) ->
             model: cfg.clone(),
             seed: t.seed,
             classes: p.labels.classes.clone(),
-            features: p.features.clone(),
+            features: p.features_of(&t.model).clone(),
             audio,
             channels: p.pipeline.channels.clone(),
             // Sorted: the corpus classifier's class order must not depend on how the experiment lists
