@@ -1,4 +1,5 @@
-//! `[features]`: one kind (`logmel_stats`, `functionals`, `imported`) and that kind's own options.
+//! `[features]`: one kind (`logmel_stats`, `functionals`, `imported`, `egemaps`, `gemaps`) and that kind's own
+//! options.
 
 use super::source::{parse_kind_options, take_string, Source};
 use crate::features::imported::ImportedFeatures;
@@ -17,7 +18,7 @@ pub(crate) fn resolve_features(
     if FeatureSpec::default_of(&kind).is_none() {
         return Err(at(
             "kind",
-            format!("[features] kind = \"{kind}\" (expected logmel_stats, functionals or imported)"),
+            format!("[features] kind = \"{kind}\" (expected one of: {})", FeatureSpec::KINDS.join(", ")),
         ));
     }
     let mut keys = FeatureSpec::keys(&kind);
@@ -38,6 +39,18 @@ pub(crate) fn resolve_features(
                 ));
             }
             check_logmel(&f.logmel, sample_rate_hz, src)?;
+        }
+        FeatureSpec::Egemaps(_) | FeatureSpec::Gemaps(_) => {
+            // The parameter set is defined at 16 kHz (frame sizes, filterbanks and F0 range are openSMILE's).
+            if sample_rate_hz != 16_000 {
+                return Err(at(
+                    "kind",
+                    format!(
+                        "[features] kind = \"{kind}\" is defined at 16 kHz; [pipeline] sample_rate_hz = {sample_rate_hz} \
+                         (set it to 16000: sertool resamples every corpus to it)"
+                    ),
+                ));
+            }
         }
         FeatureSpec::Imported(imp) => {
             let Some(path) = &imp.path else {

@@ -4,6 +4,7 @@
 //! utterance's maximum (`top_db`), per-utterance mean (and variance) normalisation (`cmvn`), and statistics
 //! over active frames only (`active_db`).
 
+pub mod egemaps;
 pub mod functionals;
 pub mod imported;
 pub mod pitch;
@@ -389,6 +390,8 @@ pub fn dim(spec: &FeatureSpec) -> usize {
         FeatureSpec::LogMelStats(c) => 2 * c.n_mels,
         // The file decides; nothing computes imported vectors.
         FeatureSpec::Imported(_) => 0,
+        FeatureSpec::Egemaps(_) => egemaps::EGEMAPS_NAMES.len(),
+        FeatureSpec::Gemaps(_) => egemaps::GEMAPS_NAMES.len(),
     }
 }
 
@@ -400,6 +403,8 @@ pub fn names(spec: &FeatureSpec) -> Vec<String> {
             ["mean", "std"].iter().flat_map(|s| (0..c.n_mels).map(move |b| format!("logmel{b}_{s}"))).collect()
         }
         FeatureSpec::Imported(_) => Vec::new(),
+        FeatureSpec::Egemaps(_) => egemaps::EGEMAPS_NAMES.iter().map(|n| n.to_string()).collect(),
+        FeatureSpec::Gemaps(_) => egemaps::GEMAPS_NAMES.iter().map(|n| n.to_string()).collect(),
     }
 }
 
@@ -419,6 +424,8 @@ pub fn blocks(spec: &FeatureSpec) -> Vec<(String, usize)> {
         }
         FeatureSpec::Imported(_) => Vec::new(),
         FeatureSpec::LogMelStats(c) => vec![("logmel_mean".into(), c.n_mels), ("logmel_std".into(), c.n_mels)],
+        FeatureSpec::Egemaps(_) => egemaps::blocks(&egemaps::EGEMAPS_NAMES),
+        FeatureSpec::Gemaps(_) => egemaps::blocks(&egemaps::GEMAPS_NAMES),
     }
 }
 
@@ -426,6 +433,11 @@ pub fn blocks(spec: &FeatureSpec) -> Vec<(String, usize)> {
 pub enum Extractor {
     LogMelStats(LogMel),
     Functionals(Box<functionals::FunctionalSet>),
+    /// eGeMAPS (88) or, with `gemaps`, GeMAPS (62).
+    Egemaps {
+        extractor: Box<egemaps::Egemaps>,
+        gemaps: bool,
+    },
 }
 
 impl Extractor {
@@ -437,6 +449,10 @@ impl Extractor {
             }
             FeatureSpec::LogMelStats(c) => Some(Extractor::LogMelStats(LogMel::new(c, sample_rate))),
             FeatureSpec::Imported(_) => None,
+            FeatureSpec::Egemaps(_) | FeatureSpec::Gemaps(_) => Some(Extractor::Egemaps {
+                extractor: Box::new(egemaps::Egemaps::new(sample_rate)),
+                gemaps: matches!(spec, FeatureSpec::Gemaps(_)),
+            }),
         }
     }
 
@@ -444,6 +460,10 @@ impl Extractor {
         match self {
             Extractor::LogMelStats(lm) => lm.stats(x),
             Extractor::Functionals(f) => f.compute(x),
+            Extractor::Egemaps { extractor, gemaps } => {
+                let v = if *gemaps { extractor.gemaps(x) } else { extractor.functionals(x) };
+                v.into_iter().map(|v| v as f32).collect()
+            }
         }
     }
 }

@@ -123,7 +123,18 @@ pub enum FeatureSpec {
     Functionals(FunctionalsConfig),
     #[serde(rename = "imported")]
     Imported(ImportedConfig),
+    /// The 88 eGeMAPS v02 functionals, as openSMILE computes them (`features::egemaps`).
+    #[serde(rename = "egemaps")]
+    Egemaps(GemapsConfig),
+    /// The 62 GeMAPS v01b functionals: eGeMAPS without its extras.
+    #[serde(rename = "gemaps")]
+    Gemaps(GemapsConfig),
 }
+
+/// eGeMAPS and GeMAPS have no options: the parameter sets are fixed by their definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemapsConfig {}
 
 impl Default for FeatureSpec {
     fn default() -> Self {
@@ -133,7 +144,7 @@ impl Default for FeatureSpec {
 
 impl FeatureSpec {
     /// Every kind, the default first.
-    pub const KINDS: &'static [&'static str] = &["logmel_stats", "functionals", "imported"];
+    pub const KINDS: &'static [&'static str] = &["logmel_stats", "functionals", "imported", "egemaps", "gemaps"];
 
     /// A kind with every option at its default.
     pub fn default_of(kind: &str) -> Option<FeatureSpec> {
@@ -141,6 +152,8 @@ impl FeatureSpec {
             "logmel_stats" => Some(FeatureSpec::LogMelStats(LogMelConfig::default())),
             "functionals" => Some(FeatureSpec::Functionals(FunctionalsConfig::default())),
             "imported" => Some(FeatureSpec::Imported(ImportedConfig::default())),
+            "egemaps" => Some(FeatureSpec::Egemaps(GemapsConfig::default())),
+            "gemaps" => Some(FeatureSpec::Gemaps(GemapsConfig::default())),
             _ => None,
         }
     }
@@ -171,6 +184,8 @@ impl FeatureSpec {
             FeatureSpec::LogMelStats(_) => "logmel_stats",
             FeatureSpec::Functionals(_) => "functionals",
             FeatureSpec::Imported(_) => "imported",
+            FeatureSpec::Egemaps(_) => "egemaps",
+            FeatureSpec::Gemaps(_) => "gemaps",
         }
     }
 
@@ -184,7 +199,7 @@ impl FeatureSpec {
         match self {
             FeatureSpec::LogMelStats(c) => Some(c),
             FeatureSpec::Functionals(c) => Some(&c.logmel),
-            FeatureSpec::Imported(_) => None,
+            FeatureSpec::Imported(_) | FeatureSpec::Egemaps(_) | FeatureSpec::Gemaps(_) => None,
         }
     }
 }

@@ -88,10 +88,12 @@ impl Work for Job {
         if let Some(src) = &self.imported {
             return imported_features(ctx, utts, src, condition);
         }
-        let (Some(extractor), Some(lm_cfg)) = (crate::features::Extractor::new(cfg, audio.rate), cfg.logmel()) else {
+        let Some(extractor) = crate::features::Extractor::new(cfg, audio.rate) else {
             anyhow::bail!("[features] kind = \"{}\" is not computed from audio", cfg.kind())
         };
-        let frame_lm = lm_cfg.frames.then(|| crate::features::LogMel::new(lm_cfg, audio.rate));
+        // Frame sequences are a log-mel option; eGeMAPS has none.
+        let lm_cfg = cfg.logmel().filter(|c| c.frames);
+        let frame_lm = lm_cfg.map(|c| crate::features::LogMel::new(c, audio.rate));
         let recipes: Option<HashMap<String, Recipe>> = match &self.noise_root {
             Some(_) => {
                 Some(read_recipes(ctx.input("recipes")?)?.into_iter().map(|r| (r.utterance.clone(), r)).collect())
@@ -111,15 +113,20 @@ impl Work for Job {
                 }
                 _ => speech,
             };
-            Ok((extractor.compute(&x), frame_lm.as_ref().map(|lm| lm.frames(&x))))
+            let v = extractor.compute(&x);
+            if v.iter().any(|v| !v.is_finite()) {
+                // eGeMAPS has no value for a clip shorter than its 60 ms pitch frame.
+                let secs = x.len() as f64 / audio.rate as f64;
+                return Err(Some(fault(u, corpus, "too short for the features", format!("{secs:.3} s"))));
+            }
+            Ok((v, frame_lm.as_ref().map(|lm| lm.frames(&x))))
         };
-        let (dim, n_mels) = (crate::features::dim(cfg), lm_cfg.n_mels);
+        let dim = crate::features::dim(cfg);
         let columns = |ids: &[String], rows: &[Vec<f32>], frames: &[Vec<Vec<f32>>]| {
             let c = Columns::new().strings("id", ids).vectors("features", dim, rows);
-            if lm_cfg.frames {
-                c.sequences("frames", n_mels, frames)
-            } else {
-                c
+            match lm_cfg {
+                Some(lm) => c.sequences("frames", lm.n_mels, frames),
+                None => c,
             }
         };
         let metadata = [
