@@ -41,6 +41,42 @@ pub fn path(speech_dirs: &[PathBuf], noise_dir: &Path, jobs: usize) -> anyhow::R
     })
 }
 
+/// eGeMAPS v02 functionals (the 88 of `[features] kind = "egemaps"`) of every WAV under each of
+/// `speech_dirs`: decode, resample to 16 kHz, extract, on `jobs` threads; compare
+/// tools/bench_egemaps.py (openSMILE through its Python wrapper, which also reads each file).
+pub fn egemaps(speech_dirs: &[PathBuf], jobs: usize) -> anyhow::Result<MixBench> {
+    let speech: Vec<PathBuf> =
+        speech_dirs.iter().flat_map(|d| find_files(d, "", ".wav").into_iter().map(move |r| d.join(r))).collect();
+    anyhow::ensure!(!speech.is_empty(), "no WAV files under the given folders");
+    let audio = AudioIn { rate: 16_000, channels: ChannelPolicy::Mean };
+    let extractor = crate::features::egemaps::Egemaps::new(16_000);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build()?;
+    let started = Instant::now();
+    let samples: usize = pool.install(|| {
+        speech
+            .par_iter()
+            .map(|path| match audio.load(path) {
+                Ok(x) => {
+                    std::hint::black_box(extractor.functionals(&x));
+                    x.len()
+                }
+                Err(_) => 0,
+            })
+            .sum()
+    });
+    let wall_s = started.elapsed().as_secs_f64();
+    let audio_hours = samples as f64 / 16_000.0 / 3600.0;
+    let per_cpu = audio_hours / (wall_s * jobs.max(1) as f64);
+    Ok(MixBench {
+        files: speech.len(),
+        audio_hours,
+        wall_s,
+        jobs,
+        audio_hours_per_cpu_s: per_cpu,
+        real_time_per_core: per_cpu * 3600.0,
+    })
+}
+
 /// Run `work` on the mixture of every speech file, on `jobs` threads; it returns the samples it handled.
 fn per_utterance(
     speech_dirs: &[PathBuf],

@@ -265,6 +265,16 @@ enum BenchCommand {
         #[arg(short, long, default_value_t = 1)]
         jobs: usize,
     },
+    /// Decode, resample to 16 kHz and the 88 eGeMAPS functionals, for every WAV under each SPEECH
+    /// folder (compare tools/bench_egemaps.py: openSMILE on the same files).
+    ///
+    /// Example: sertool bench egemaps data/synth/cremad_a/AudioWAV --jobs 1
+    Egemaps {
+        #[arg(required = true)]
+        speech: Vec<PathBuf>,
+        #[arg(short, long, default_value_t = 1)]
+        jobs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -389,6 +399,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Bench { what: BenchCommand::Path { speech, noise, jobs } } => {
             print_per_utterance(cli, &crate::bench::path(speech, noise, *jobs)?);
+            Ok(0)
+        }
+        Command::Bench { what: BenchCommand::Egemaps { speech, jobs } } => {
+            print_per_utterance(cli, &crate::bench::egemaps(speech, *jobs)?);
             Ok(0)
         }
         Command::Ingest { kind, root, name, strict } => ingest(cli, kind, root, name.as_deref(), *strict),

@@ -905,3 +905,120 @@ fn output_is_deterministic() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The feature kinds in a pipeline
+// ---------------------------------------------------------------------------------------------
+
+/// A pipeline on the synth clips with `[features] kind = "egemaps"` and a sweep of `mlp` over the
+/// kind (egemaps, gemaps); `rate` is `[pipeline] sample_rate_hz`.
+fn egemaps_pipeline(rate: u32) -> String {
+    format!(
+        r#"[pipeline]
+name = "egemaps_kinds"
+sample_rate_hz = {rate}
+shards = 2
+
+[labels]
+classes = ["neutral", "happy", "angry", "sad"]
+
+[corpora.a]
+kind = "cremad"
+root = "../data/synth/cremad_a"
+split = {{ train = 0.4, dev = 0.2 }}
+
+[features]
+kind = "egemaps"
+
+[models.mbpls]
+kind = "mbpls"
+components = 4
+
+[models.mlp]
+kind = "mlp"
+hidden = [16]
+epochs = 4
+
+[sweep.set]
+model = "mlp"
+features.kind = ["egemaps", "gemaps"]
+
+[[experiments]]
+name = "in_a"
+train = ["a"]
+test = ["a"]
+
+[report]
+reference = "mbpls"
+plots = false
+"#
+    )
+}
+
+/// The feature names a features.parquet declares in its metadata.
+fn parquet_feature_names(path: &Path) -> Vec<String> {
+    use parquet::file::reader::FileReader;
+    let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let kv = reader.metadata().file_metadata().key_value_metadata().unwrap().clone();
+    let names = kv.iter().find(|k| k.key == "sertool.feature_names").unwrap().value.clone().unwrap();
+    serde_json::from_str(&names).unwrap()
+}
+
+/// `kind = "egemaps"` and `"gemaps"` run in a pipeline: feature shards hold the 88 (62) functionals
+/// with openSMILE's names, each row equal to `Egemaps` on the decoded clip; MB-PLS trains on the
+/// parameter-group blocks; the GeMAPS sweep variant reads shards of its own. At another sample rate
+/// the kinds are a config error naming the line.
+#[test]
+fn egemaps_and_gemaps_are_feature_kinds_of_a_pipeline() {
+    let ws = synth();
+    std::fs::write(ws.path().join("pipelines/egemaps_kinds.toml"), egemaps_pipeline(SR)).unwrap();
+    let s = ws.json(&["run", "pipelines/egemaps_kinds.toml"]);
+    assert_eq!(s["failed"], 0, "{s}");
+    let plan = ws.json(&["plan", "pipelines/egemaps_kinds.toml"]);
+    let stages = plan["stages"].as_array().unwrap();
+    let entry = |id: &str| {
+        let s = stages.iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("no stage {id}"));
+        ws.path().join("cache").join(s["kind"].as_str().unwrap()).join(s["key"].as_str().unwrap())
+    };
+    let extractor = Egemaps::new(SR);
+    let audio = sertool::audio::AudioIn { rate: SR, channels: sertool::audio::ChannelPolicy::Mean };
+    for (id, names) in
+        [("features/a/clean/shard00", &EGEMAPS_NAMES[..]), ("features/a/clean/kind-gemaps/shard00", &GEMAPS_NAMES[..])]
+    {
+        let path = entry(id).join("features.parquet");
+        assert_eq!(parquet_feature_names(&path), names, "{id}");
+        let b = sertool::table::read_parquet(&path).unwrap();
+        let ids = sertool::table::strings(&b, "id").unwrap();
+        let rows = sertool::table::vectors(&b, "features").unwrap();
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.len() == names.len()), "{id}");
+        for (uid, row) in ids.iter().zip(&rows).take(3) {
+            let stem = uid.split_once('/').unwrap().1;
+            let x = audio.load(&ws.path().join(format!("data/synth/cremad_a/AudioWAV/{stem}.wav"))).unwrap();
+            let want = if names.len() == 88 { extractor.functionals(&x) } else { extractor.gemaps(&x) };
+            let want: Vec<f32> = want.into_iter().map(|v| v as f32).collect();
+            assert_eq!(row, &want, "{id}: {uid}");
+        }
+    }
+    // No tagged shard for the variant at [features]'s own kind.
+    let ids: Vec<&str> = stages.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(!ids.iter().any(|id| id.starts_with("features/") && id.contains("/kind-egemaps/")), "{ids:?}");
+    let card: Value = serde_json::from_slice(
+        &std::fs::read(ws.path().join("models/egemaps_kinds/mbpls/a/seed1/model.json")).unwrap(),
+    )
+    .unwrap();
+    let blocks: Vec<&str> =
+        card["block_importance"].as_array().unwrap().iter().map(|b| b[0].as_str().unwrap()).collect();
+    assert_eq!(blocks.first(), Some(&"frequency.F0semitoneFrom27.5Hz"), "{blocks:?}");
+    assert!(blocks.contains(&"energy.loudness") && blocks.contains(&"temporal.loudnessPeaksPerSec"), "{blocks:?}");
+    let report = std::fs::read_to_string(ws.path().join("reports/egemaps_kinds/report.md")).unwrap();
+    assert!(report.contains("mlp.kind-gemaps") && report.contains("mlp.kind-egemaps"), "{report}");
+
+    std::fs::write(ws.path().join("pipelines/egemaps_22k.toml"), egemaps_pipeline(22_050)).unwrap();
+    let out = ws.cmd(&["plan", "pipelines/egemaps_22k.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = egemaps_pipeline(22_050).lines().position(|l| l == "kind = \"egemaps\"").unwrap() + 1;
+    for want in [format!("pipelines/egemaps_22k.toml:{line}:"), "is defined at 16 kHz".to_string()] {
+        assert!(err.contains(&want), "expected {want:?} in: {err}");
+    }
+}

@@ -9,7 +9,10 @@
 //! deflation bookkeeping, converges cubically for the simple roots LPC polynomials have, and keeps
 //! complex conjugate pairs accurate; for degree 11 it is as accurate as eigenvalue methods.
 
+use std::sync::Arc;
+
 use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner};
 
 use super::{frame_count, hamming, Spectrum, STEP_S};
 
@@ -46,9 +49,8 @@ pub struct FormantTracker {
     n_out: usize,
     /// Highest FFT bin the resampler keeps (109 at 16 kHz).
     k_top: usize,
-    /// cos / sin(2π k i / nI) for i < n_out, k = 1..=k_top, row-major by i.
-    cos: Vec<f64>,
-    sin: Vec<f64>,
+    /// The inverse real FFT of the resampler's period nI (352 at 16 kHz).
+    inverse: Arc<dyn ComplexToReal<f64>>,
     /// Scale of the inverse transform: 1 / (n_fft / 2).
     scale: f64,
 }
@@ -68,17 +70,11 @@ impl FormantTracker {
         let n_out = ((frame_len as f64 * ratio).round() as usize).max(LPC_ORDER + 1);
         let k_max = n_fft.min(n_out);
         let k_top = (k_max / 2).saturating_sub(1).min(n_fft / 2 - 1);
-        let mut cos = Vec::with_capacity(n_out * k_top);
-        let mut sin = Vec::with_capacity(n_out * k_top);
-        for i in 0..n_out {
-            for k in 1..=k_top {
-                let th = 2.0 * std::f64::consts::PI * ((k * i) % n_period) as f64 / n_period as f64;
-                cos.push(th.cos());
-                sin.push(th.sin());
-            }
-        }
+        let n_period = n_period.max(n_out);
+        let k_top = k_top.min((n_period - 1) / 2);
+        let inverse = RealFftPlanner::<f64>::new().plan_fft_inverse(n_period);
         let scale = 2.0 / n_fft as f64;
-        FormantTracker { spectrum, frame_len, hop, n_out, k_top, cos, sin, scale }
+        FormantTracker { spectrum, frame_len, hop, n_out, k_top, inverse, scale }
     }
 
     /// One per 20 ms Hamming frame: frame_count(n, 0.020 fs, 0.010 fs).
@@ -94,18 +90,21 @@ impl FormantTracker {
 
     /// The band-limited 11 kHz signal the LPC analyses.
     fn resample(&self, frame: &[f64]) -> Vec<f64> {
+        // y[i] = Re0 + Σ_{k=1}^{k_top} (Re_k cos θ − Im_k sin θ), θ = 2π k i / nI (Ooura's packed
+        // imaginary part is −Im of realfft's): the inverse real FFT of length nI of (Re0, X_k / 2, 0…),
+        // of which the first n_out samples are kept.
         let spec = self.spectrum.complex(frame);
-        (0..self.n_out)
-            .map(|i| {
-                let row = i * self.k_top;
-                let mut s = spec[0].re;
-                // Ooura's packed imaginary part is −Im of the e^{−iωn} transform realfft computes.
-                for (k, c) in spec.iter().enumerate().skip(1).take(self.k_top) {
-                    s += c.re * self.cos[row + k - 1] - c.im * self.sin[row + k - 1];
-                }
-                s * self.scale
-            })
-            .collect()
+        let mut half = self.inverse.make_input_vec();
+        half[0] = Complex::new(spec[0].re, 0.0);
+        for (h, c) in half.iter_mut().zip(&spec).skip(1).take(self.k_top) {
+            *h = c * 0.5;
+        }
+        let mut y = self.inverse.make_output_vec();
+        // Lengths match by construction, so the FFT cannot fail.
+        let _ = self.inverse.process(&mut half, &mut y);
+        y.truncate(self.n_out);
+        y.iter_mut().for_each(|v| *v *= self.scale);
+        y
     }
 }
 
@@ -212,10 +211,10 @@ pub(crate) fn poly_roots(coeffs: &[f64]) -> Vec<Complex<f64>> {
         let mut max_step: f64 = 0.0;
         for k in 0..n {
             let (p, dp) = horner(&b, z[k]);
-            if p.norm() == 0.0 {
+            if p.norm_sqr() == 0.0 {
                 continue;
             }
-            if dp.norm() == 0.0 {
+            if dp.norm_sqr() == 0.0 {
                 // A stationary point: nudge off it.
                 z[k] = z[k] * Complex::new(1.0, 1e-7) + Complex::new(1e-9, 1e-9);
                 max_step = f64::INFINITY;
@@ -225,17 +224,19 @@ pub(crate) fn poly_roots(coeffs: &[f64]) -> Vec<Complex<f64>> {
             let mut s = Complex::new(0.0, 0.0);
             for j in 0..n {
                 let d = z[k] - z[j];
-                if j != k && d.norm() > 0.0 {
+                if j != k && d.norm_sqr() > 0.0 {
                     s += one / d;
                 }
             }
             let w = ratio / (one - ratio * s);
             if w.re.is_finite() && w.im.is_finite() {
                 z[k] -= w;
-                max_step = max_step.max(w.norm() / z[k].norm().max(1.0));
+                // Squared, relative: no square roots in the inner loop.
+                max_step = max_step.max(w.norm_sqr() / z[k].norm_sqr().max(1.0));
             }
         }
-        if max_step < 1e-15 {
+        // A relative step of 1e-13 (squared 1e-26): the Newton polish below takes the rest.
+        if max_step < 1e-26 {
             break;
         }
     }

@@ -70,7 +70,9 @@ impl Spectrum {
 
     /// |X_k|, k = 0..=n_fft / 2 (no 1 / N scaling).
     pub fn magnitudes(&self, frame: &[f64]) -> Vec<f64> {
-        self.complex(frame).iter().map(|c| c.norm()).collect()
+        // sqrt(re² + im²) rather than `norm` (hypot): the same to rounding here, and hypot was a
+        // quarter of the extractor's time.
+        self.complex(frame).iter().map(|c| (c.re * c.re + c.im * c.im).sqrt()).collect()
     }
 }
 

@@ -66,12 +66,9 @@ pub struct PitchTracker {
     spectrum: Spectrum,
     frame_len: usize,
     hop: usize,
-    /// Spline knots: log2 of each FFT bin's frequency (knot 0 extrapolated, see `new`).
-    knots: Vec<f64>,
-    /// The target grid, equally spaced in log2 f from log2 25 to log2 Nyquist.
-    target: Vec<f64>,
-    /// For each target point, the knot interval [k, k + 1] that contains it.
-    interval: Vec<usize>,
+    /// The spline from the FFT bins (knots: log2 of each bin's frequency, knot 0 extrapolated, see
+    /// `new`) onto the target grid, equally spaced in log2 f from log2 25 to log2 Nyquist.
+    spline: SplinePlan,
     /// Auditory weighting per target point.
     weights: Vec<f64>,
     /// Shift (in target points) of harmonic h = 1..=15: floor(ppo · log2 h).
@@ -105,14 +102,7 @@ impl PitchTracker {
         let log_max = (fs / 2.0).log2();
         let log_step = (log_max - log_min) / (n_mag as f64 - 1.0);
         let target: Vec<f64> = (0..n_mag).map(|i| log_min + i as f64 * log_step).collect();
-        let mut interval = Vec::with_capacity(n_mag);
-        let mut k = 0usize;
-        for &t in &target {
-            while k + 2 < n_mag && knots[k + 1] < t {
-                k += 1;
-            }
-            interval.push(k);
-        }
+        let spline = SplinePlan::new(&knots, &target);
 
         // Auditory weighting: an arctan ramp centred around 65/50 octaves above minF (points per octave ppo).
         let ppo = n_mag as f64 / (fs / 2.0 / SCALE_MIN_HZ).log2();
@@ -121,7 +111,7 @@ impl PitchTracker {
             (0..n_mag).map(|i| 0.5 + (3.0 * (i as f64 + 1.0 - atan_s) / ppo).atan() / std::f64::consts::PI).collect();
         let shifts = (1..=N_HARMONICS).map(|h| (ppo * (h as f64).log2()).floor() as usize).collect();
 
-        PitchTracker { spectrum, frame_len, hop, knots, target, interval, weights, shifts, log_step, log_min }
+        PitchTracker { spectrum, frame_len, hop, spline, weights, shifts, log_step, log_min }
     }
 
     /// Tracks F0 over `x` (openSMILE scale q / 32767): one value per complete 60 ms frame, 10 ms apart.
@@ -152,20 +142,7 @@ impl PitchTracker {
     /// cSpecScale: enhance, smooth, spline onto the log2 grid, auditory weighting.
     fn scaled_spectrum(&self, mag: &[f64]) -> Vec<f64> {
         let y = spec_smooth(&spec_enhance(mag));
-        let m2 = natural_spline_second_derivatives(&self.knots, &y);
-        self.target
-            .iter()
-            .zip(&self.interval)
-            .zip(&self.weights)
-            .map(|((&t, &k), &w)| {
-                let v = spline_eval(&self.knots, &y, &m2, k, t);
-                if v > 0.0 {
-                    v * w
-                } else {
-                    0.0
-                }
-            })
-            .collect()
+        self.spline.eval(&y).into_iter().zip(&self.weights).map(|(v, &w)| if v > 0.0 { v * w } else { 0.0 }).collect()
     }
 
     /// cPitchShs + cPitchBase: the subharmonic sum, its top 6 peaks, range filter, best-first swap.
@@ -277,39 +254,64 @@ fn spec_smooth(a: &[f64]) -> Vec<f64> {
     out
 }
 
-/// Second derivatives of the natural cubic spline through (x, y) (Numerical Recipes `spline` with
-/// zero end curvature; equals scipy's CubicSpline(bc_type='natural')).
-fn natural_spline_second_derivatives(x: &[f64], y: &[f64]) -> Vec<f64> {
-    let n = x.len();
-    let mut m2 = vec![0.0; n];
-    if n < 3 {
-        return m2;
-    }
-    let mut u = vec![0.0; n];
-    for i in 1..n - 1 {
-        let sig = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
-        let p = sig * m2[i - 1] + 2.0;
-        m2[i] = (sig - 1.0) / p;
-        let d = (y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1]);
-        u[i] = (6.0 * d / (x[i + 1] - x[i - 1]) - sig * u[i - 1]) / p;
-    }
-    m2[n - 1] = 0.0;
-    for k in (0..n - 1).rev() {
-        m2[k] = m2[k] * m2[k + 1] + u[k];
-    }
-    m2
+/// A natural cubic spline (Numerical Recipes `spline` / `splint`; scipy's `CubicSpline(bc_type =
+/// "natural")`) over fixed knots, evaluated at fixed points: what does not depend on the values —
+/// the tridiagonal elimination factors and each point's interval weights — is computed once, so a
+/// frame costs a few multiply-adds per knot and per point instead of divisions.
+struct SplinePlan {
+    /// Per knot i (interior ones used): sig = (x_i − x_{i−1}) / (x_{i+1} − x_{i−1}), 1 / p_i with
+    /// p_i = sig · c_{i−1} + 2, the back-substitution factor c_i = (sig − 1) / p_i, 1 / (x_{i+1} − x_i)
+    /// and 6 / (x_{i+1} − x_{i−1}).
+    sig: Vec<f64>,
+    inv_p: Vec<f64>,
+    c: Vec<f64>,
+    inv_h: Vec<f64>,
+    six_inv_d2: Vec<f64>,
+    /// Per evaluation point: interval k, a, b, (a³ − a) h² / 6, (b³ − b) h² / 6.
+    points: Vec<(usize, f64, f64, f64, f64)>,
 }
 
-/// The spline's value at `t` within knot interval [k, k + 1] (NR `splint`).
-fn spline_eval(x: &[f64], y: &[f64], m2: &[f64], k: usize, t: f64) -> f64 {
-    if x.len() < 2 {
-        return y.first().copied().unwrap_or(0.0);
+impl SplinePlan {
+    /// Knots `x` (increasing, at least 2) and evaluation points `t` (each in or beyond the knots).
+    fn new(x: &[f64], t: &[f64]) -> SplinePlan {
+        let n = x.len();
+        let (mut sig, mut inv_p, mut c, mut six_inv_d2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let inv_h: Vec<f64> = (0..n).map(|i| if i + 1 < n { 1.0 / (x[i + 1] - x[i]) } else { 0.0 }).collect();
+        for i in 1..n.saturating_sub(1) {
+            sig[i] = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
+            let p = sig[i] * c[i - 1] + 2.0;
+            inv_p[i] = 1.0 / p;
+            c[i] = (sig[i] - 1.0) / p;
+            six_inv_d2[i] = 6.0 / (x[i + 1] - x[i - 1]);
+        }
+        let mut k = 0usize;
+        let points = t
+            .iter()
+            .map(|&t| {
+                while k + 2 < n && x[k + 1] < t {
+                    k += 1;
+                }
+                let h = x[k + 1] - x[k];
+                let (a, b) = ((x[k + 1] - t) / h, (t - x[k]) / h);
+                (k, a, b, (a * a * a - a) * h * h / 6.0, (b * b * b - b) * h * h / 6.0)
+            })
+            .collect();
+        SplinePlan { sig, inv_p, c, inv_h, six_inv_d2, points }
     }
-    let k = k.min(x.len() - 2);
-    let h = x[k + 1] - x[k];
-    let a = (x[k + 1] - t) / h;
-    let b = (t - x[k]) / h;
-    a * y[k] + b * y[k + 1] + ((a * a * a - a) * m2[k] + (b * b * b - b) * m2[k + 1]) * h * h / 6.0
+
+    /// The spline through (x_i, y_i) at every evaluation point.
+    fn eval(&self, y: &[f64]) -> Vec<f64> {
+        let n = y.len();
+        let (mut m2, mut u) = (vec![0.0; n], vec![0.0; n]);
+        for i in 1..n.saturating_sub(1) {
+            let d = (y[i + 1] - y[i]) * self.inv_h[i] - (y[i] - y[i - 1]) * self.inv_h[i - 1];
+            u[i] = (self.six_inv_d2[i] * d - self.sig[i] * u[i - 1]) * self.inv_p[i];
+        }
+        for k in (0..n.saturating_sub(1)).rev() {
+            m2[k] = self.c[k] * m2[k + 1] + u[k];
+        }
+        self.points.iter().map(|&(k, a, b, ca, cb)| a * y[k] + b * y[k + 1] + ca * m2[k] + cb * m2[k + 1]).collect()
+    }
 }
 
 /// Vertex (x, y) of the parabola through three points (smileMath_quadFrom3pts), in coordinates
@@ -467,16 +469,14 @@ mod tests {
     fn spline_reproduces_a_line_and_the_knots() {
         let x = [0.0, 1.0, 2.5, 3.0, 5.0];
         let y: Vec<f64> = x.iter().map(|v| 2.0 * v - 1.0).collect();
-        let m2 = natural_spline_second_derivatives(&x, &y);
-        assert!(m2.iter().all(|v| v.abs() < 1e-12));
-        assert!((spline_eval(&x, &y, &m2, 2, 2.75) - 4.5).abs() < 1e-12);
+        assert!((SplinePlan::new(&x, &[2.75]).eval(&y)[0] - 4.5).abs() < 1e-12);
         let y = [0.0, 1.0, 0.0, 2.0, 1.0];
-        let m2 = natural_spline_second_derivatives(&x, &y);
-        for k in 0..4 {
-            assert!((spline_eval(&x, &y, &m2, k, x[k]) - y[k]).abs() < 1e-12);
+        let at_knots = SplinePlan::new(&x, &x).eval(&y);
+        for k in 0..5 {
+            assert!((at_knots[k] - y[k]).abs() < 1e-12, "knot {k}: {}", at_knots[k]);
         }
         // scipy CubicSpline(x, y, bc_type='natural')(1.7) on these points.
-        assert!((spline_eval(&x, &y, &m2, 1, 1.7) + 0.085_102_222_222_222_08).abs() < 1e-9);
+        assert!((SplinePlan::new(&x, &[1.7]).eval(&y)[0] + 0.085_102_222_222_222_08).abs() < 1e-9);
     }
 
     #[test]

@@ -44,8 +44,12 @@ pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64) -> f64 {
             let w = 2.0 * std::f64::consts::PI * tau as f64 / n_fft as f64;
             let nyq = if tau.is_multiple_of(2) { power[n_mag - 1] } else { -power[n_mag - 1] };
             let mut s = 0.5 * (power[0] + nyq);
-            for (k, p) in power.iter().enumerate().take(n_mag - 1).skip(1) {
-                s += p * (w * k as f64).cos();
+            // cos(w k) by rotation: two trigonometric calls per lag instead of one per bin.
+            let (cw, sw) = (w.cos(), w.sin());
+            let (mut c, mut si) = (cw, sw);
+            for p in power.iter().take(n_mag - 1).skip(1) {
+                s += p * c;
+                (c, si) = (c * cw - si * sw, si * cw + c * sw);
             }
             cache[tau] = s.abs() / n_mag as f64;
         }
