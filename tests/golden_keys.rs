@@ -53,7 +53,9 @@ fn feature_kinds_have_pinned_keys() {
     let got: BTreeMap<&str, String> =
         FeatureSpec::KINDS.iter().map(|k| (*k, features_key(&FeatureSpec::default_of(k).unwrap()))).collect();
     let pinned: BTreeMap<&str, &str> = [
+        ("egemaps", "3d5bc06904ee5ccc9faa84d3fd3238bc1cf612b13c8d05fdacc50db7ae6d802a"),
         ("functionals", "1454e98e9ff534bf46467c6b4a8774f0669c1c90b5603c14d6f652b49e18ab6f"),
+        ("gemaps", "571a9cece52c140bad2bce28550bbcf2d5cbbd4de71e8ed2a495e0bed008b69d"),
         ("imported", "a42221da36347701576632c7eb7b4a8c164bae41363f4c648ee9c8d5fe3ef156"),
         ("logmel_stats", "a5a2b1bd6f6c10e4d1354324b2bda00ec687e117dcd9d392ffe89141e69d011a"),
     ]

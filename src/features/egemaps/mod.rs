@@ -23,10 +23,6 @@ use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
 
-/// Frames by which openSMILE's jitter and shimmer lag the F0 frame they are reported (and gated)
-/// with: measured on speech, where its values are ours five frames later, to the sixth digit.
-const JITTER_DELAY: usize = 5;
-
 /// The frame step of every descriptor: 10 ms.
 pub const STEP_S: f64 = 0.010;
 
@@ -385,18 +381,7 @@ impl Egemaps {
         let pitch = self.pitch.track(&x);
         let formants = self.formants.track(&x);
         let n60 = pitch.f0_hz.len();
-        // openSMILE's jitter reads the waveform JITTER_DELAY frames behind the F0 frame it reports for
-        // (and takes that frame's F0 as its period guide): frame i's value measures the audio of
-        // frame i − JITTER_DELAY.
-        let ahead: Vec<f64> = (0..n60).map(|i| pitch.f0_hz.get(i + JITTER_DELAY).copied().unwrap_or(0.0)).collect();
-        let (jitter, shimmer) = voice::jitter_shimmer(&x, &ahead, self.fs);
-        let delayed = |v: Vec<f64>| -> Vec<f64> {
-            let n = v.len();
-            std::iter::repeat_n(0.0, JITTER_DELAY.min(n))
-                .chain(v.into_iter().take(n.saturating_sub(JITTER_DELAY)))
-                .collect()
-        };
-        let (jitter, shimmer) = (delayed(jitter), delayed(shimmer));
+        let (jitter, shimmer) = voice::jitter_shimmer(&x, &pitch.f0_hz, self.fs);
         let mut hnr = Vec::with_capacity(n60);
         let mut harmonics = Vec::with_capacity(n60);
         for i in 0..n60 {

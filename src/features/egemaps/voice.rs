@@ -274,92 +274,107 @@ fn peak_to_peak(x: &[f64]) -> f64 {
     }
 }
 
-/// jitterLocal and shimmerLocaldB per 60 ms F0 frame, from the raw waveform (section 4): 0 where unvoiced.
+/// jitterLocal and shimmerLocaldB per 60 ms F0 frame, from the raw waveform (docs/egemaps.md §4;
+/// openSMILE cPitchJitter): 0 where unvoiced.
 ///
-/// jitterLocal: mean |T_k − T_{k−1}| / mean T of the periods found by a cross-correlation search
-/// around fs / F0 (clipped to 1); shimmerLocaldB: **QUIRK** 20 log10(1 + Σ|A0 − A1| / Σ (A0 + A1)/2) of
-/// consecutive periods' peak-to-peak amplitudes (not Praat's mean dB ratio); docs/egemaps.md §4;
-/// openSMILE cPitchJitter. Written from the description only, so expect loose agreement.
+/// Frame k reads the waveform from where the previous frame's period search stopped (its leftover
+/// `mis` samples) to 10 ms past frame k's start, at least two periods' search range, and searches it
+/// for periods with the frame's own F0: at each position the lag L in [0.9 T0, 1.1 T0] whose Pearson
+/// correlation of two adjacent L-sample windows is the largest local peak (the last interior lag is not
+/// searched), refined by a parabola and accepted when its vertex exceeds 0.5; the position then moves by
+/// the integer lag (accepted or not), or by T0 where there is no peak. jitterLocal = mean |T_k − T_{k−1}|
+/// / mean T (clipped to 1; T_{k−1} may come from an earlier frame of the voiced run); **QUIRK**
+/// shimmerLocaldB = 20 log10(1 + Σ|A0 − A1| / Σ (A0 + A1)/2) of the peak-to-peak amplitudes of the two
+/// windows (without their first and last samples), not Praat's mean dB ratio. A voiced frame without
+/// an accepted period repeats the last values (0 after an unvoiced frame); one with a single period
+/// since the run began reports jitter 0. A port of this rule reproduced openSMILE's unsmoothed values on
+/// every voiced frame of the six synth clips of tests/data/egemaps_reference.json.
 pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], fs: f64) -> (Vec<f64>, Vec<f64>) {
     let frame_len = samples(0.060, fs);
     let hop = samples(0.010, fs).max(1);
     let mut jitter = vec![0.0; f0_hz.len()];
     let mut shimmer = vec![0.0; f0_hz.len()];
-    // Where the previous voiced frame's last analysed period ended (`lastIdx`): the next frame continues there.
-    let mut resume: Option<usize> = None;
-    // The last accepted period (s), carried across voiced frames.
-    let mut prev_period: Option<f64> = None;
+    // Where the next read starts, and how many samples before the current frame's start it reaches
+    // back (the previous search's unused tail): idx + mis is always the frame's first sample.
+    let (mut idx, mut mis) = (0usize, 0usize);
+    // The last accepted period (s) of the voiced run, and the last reported values.
+    let mut last_period = 0.0;
     let (mut last_jitter, mut last_shimmer) = (0.0, 0.0);
-
-    for (i, &f0) in f0_hz.iter().enumerate() {
+    for (k, &f0) in f0_hz.iter().enumerate() {
+        let r0 = hop + mis;
         if f0.is_nan() || f0 <= 0.0 {
-            resume = None;
-            prev_period = None;
+            idx += r0;
+            mis = 0;
+            last_period = 0.0;
             last_jitter = 0.0;
             last_shimmer = 0.0;
             continue;
         }
         let t0 = fs / f0;
-        let lag_min = ((1.0 - SEARCH_RANGE_REL) * t0).floor().max(1.0) as usize;
-        let lag_max = (((1.0 + SEARCH_RANGE_REL) * t0).ceil() as usize).max(lag_min + 2);
-        let n_lags = lag_max - lag_min + 1;
-        let end = (i * hop + frame_len).min(x.len());
-        // Continue from the previous frame's last full period (its leftover plus this frame's new
-        // samples); a fresh voiced stretch starts at the frame. At least two periods + tolerance.
-        let mut start = resume.unwrap_or(i * hop).min(end.saturating_sub(2 * lag_max + 2));
-
-        let mut periods: Vec<f64> = Vec::new();
-        let (mut diff_sum, mut n_diff) = (0.0, 0usize);
-        let (mut amp_diff, mut amp_mean) = (0.0, 0.0);
+        let lo = ((1.0 - SEARCH_RANGE_REL) * t0).floor().max(1.0) as usize;
+        let hi = (((1.0 + SEARCH_RANGE_REL) * t0).ceil() as usize).max(lo + 3);
+        let read = r0.max(2 * hi + 2).min(mis + frame_len);
+        let end = (idx + read).min(x.len());
+        let m = &x[idx.min(end)..end];
+        let n = m.len();
+        let n_lags = hi - lo + 1;
         let mut cc = vec![0.0; n_lags];
-        while start + 2 * lag_max + 1 < end {
-            for (k, c) in cc.iter_mut().enumerate() {
-                let l = lag_min + k;
-                *c = pearson(&x[start..start + l], &x[start + l..start + 2 * l]);
+        let (mut pos, mut last) = (0usize, 0usize);
+        let (mut n_periods, mut sum_t) = (0usize, 0.0);
+        let (mut n_diff, mut sum_diff) = (0usize, 0.0);
+        let (mut sum_amp, mut sum_amp_diff) = (0.0, 0.0);
+        while pos + 2 * hi + 1 < n {
+            for (i, c) in cc.iter_mut().enumerate() {
+                let l = lo + i;
+                *c = pearson(&m[pos..pos + l], &m[pos + l..pos + 2 * l]);
             }
-            // The largest local peak of cc over the interior lags.
+            // The largest strict local peak over lags 1 ..= n_lags − 3, the first of equals.
             let mut best: Option<usize> = None;
-            for k in 1..n_lags - 1 {
-                if cc[k] > cc[k - 1] && cc[k] > cc[k + 1] && best.is_none_or(|b| cc[k] > cc[b]) {
-                    best = Some(k);
+            for i in 1..n_lags - 2 {
+                if cc[i - 1] < cc[i] && cc[i] > cc[i + 1] && best.is_none_or(|b| cc[i] > cc[b]) {
+                    best = Some(i);
                 }
             }
-            let Some(k) = best else {
-                start += (t0.round() as usize).max(1);
-                continue;
-            };
-            let (dk, cc_max) = parabola_vertex(k as f64 - 1.0, cc[k - 1], k as f64, cc[k], k as f64 + 1.0, cc[k + 1]);
-            let pp = lag_min + k;
-            if cc_max > MIN_CC {
-                let period = (lag_min as f64 + dk) / fs;
-                if let Some(p) = prev_period {
-                    diff_sum += (period - p).abs();
-                    n_diff += 1;
+            match best {
+                None => pos += (t0.round() as usize).max(1),
+                Some(b) => {
+                    let p = lo + b;
+                    let a0 = peak_to_peak(&m[pos + 1..pos + p - 1]);
+                    let a1 = peak_to_peak(&m[pos + p + 1..pos + 2 * p - 1]);
+                    pos += p;
+                    let (v, c) = parabola_vertex(b as f64 - 1.0, cc[b - 1], b as f64, cc[b], b as f64 + 1.0, cc[b + 1]);
+                    if c > MIN_CC {
+                        let period = (lo as f64 + v) / fs;
+                        n_periods += 1;
+                        sum_t += period;
+                        if last_period > 0.0 {
+                            sum_diff += (last_period - period).abs();
+                            n_diff += 1;
+                        }
+                        last_period = period;
+                        sum_amp += 0.5 * (a0 + a1);
+                        sum_amp_diff += (a0 - a1).abs();
+                    }
                 }
-                prev_period = Some(period);
-                periods.push(period);
-                let a0 = peak_to_peak(&x[start..start + pp]);
-                let a1 = peak_to_peak(&x[start + pp..start + 2 * pp]);
-                amp_diff += (a0 - a1).abs();
-                amp_mean += 0.5 * (a0 + a1);
             }
-            start += pp;
-        }
-        resume = Some(start);
-
-        if !periods.is_empty() {
-            let mean_t = periods.iter().sum::<f64>() / periods.len() as f64;
-            if n_diff > 0 && mean_t > 0.0 {
-                last_jitter = (diff_sum / n_diff as f64 / mean_t).min(1.0);
-            }
-            if amp_mean > 0.0 {
-                let local = (amp_diff / amp_mean).min(1.0);
-                last_shimmer = 20.0 * (1.0 + local).log10();
+            if pos + 1 < r0 {
+                last = pos;
             }
         }
-        // A voiced frame without an accepted period repeats the previous frame's values.
-        jitter[i] = last_jitter;
-        shimmer[i] = last_shimmer;
+        mis = r0 - last;
+        idx += last;
+        jitter[k] = if n_periods > 0 && n_diff > 0 {
+            last_jitter = (sum_diff / n_diff as f64 / (sum_t / n_periods as f64)).min(1.0);
+            last_jitter
+        } else if n_periods == 0 {
+            last_jitter
+        } else {
+            0.0
+        };
+        if n_periods > 0 {
+            last_shimmer = if sum_amp > 0.0 { sum_amp_diff / sum_amp } else { 0.0 };
+        }
+        shimmer[k] = 20.0 * (1.0 + last_shimmer.min(1.0)).log10();
     }
     (jitter, shimmer)
 }
