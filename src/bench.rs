@@ -24,6 +24,23 @@ pub struct MixBench {
     pub real_time_per_core: f64,
 }
 
+impl MixBench {
+    /// The figures of `files` files holding `samples` samples at `rate` Hz, handled in `wall_s` seconds
+    /// on `jobs` threads.
+    fn of(files: usize, samples: usize, rate: u32, wall_s: f64, jobs: usize) -> MixBench {
+        let audio_hours = samples as f64 / rate as f64 / 3600.0;
+        let per_cpu = audio_hours / (wall_s * jobs.max(1) as f64);
+        MixBench {
+            files,
+            audio_hours,
+            wall_s,
+            jobs,
+            audio_hours_per_cpu_s: per_cpu,
+            real_time_per_core: per_cpu * 3600.0,
+        }
+    }
+}
+
 /// Decode every WAV under `speech_dir`, resample to `rate`, and mix each with a noise file from
 /// `noise_dir` at 5 dB (recipe + mixture), on `jobs` threads.
 pub fn mix(speech_dir: &Path, noise_dir: &Path, rate: u32, jobs: usize) -> anyhow::Result<MixBench> {
@@ -64,17 +81,7 @@ pub fn egemaps(speech_dirs: &[PathBuf], jobs: usize) -> anyhow::Result<MixBench>
             })
             .sum()
     });
-    let wall_s = started.elapsed().as_secs_f64();
-    let audio_hours = samples as f64 / 16_000.0 / 3600.0;
-    let per_cpu = audio_hours / (wall_s * jobs.max(1) as f64);
-    Ok(MixBench {
-        files: speech.len(),
-        audio_hours,
-        wall_s,
-        jobs,
-        audio_hours_per_cpu_s: per_cpu,
-        real_time_per_core: per_cpu * 3600.0,
-    })
+    Ok(MixBench::of(speech.len(), samples, 16_000, started.elapsed().as_secs_f64(), jobs))
 }
 
 /// Run `work` on the mixture of every speech file, on `jobs` threads; it returns the samples it handled.
@@ -121,17 +128,7 @@ fn per_utterance(
             })
             .sum()
     });
-    let wall_s = started.elapsed().as_secs_f64();
-    let audio_hours = samples as f64 / rate as f64 / 3600.0;
-    let per_cpu = audio_hours / (wall_s * jobs.max(1) as f64);
-    Ok(MixBench {
-        files: speech.len(),
-        audio_hours,
-        wall_s,
-        jobs,
-        audio_hours_per_cpu_s: per_cpu,
-        real_time_per_core: per_cpu * 3600.0,
-    })
+    Ok(MixBench::of(speech.len(), samples, rate, started.elapsed().as_secs_f64(), jobs))
 }
 
 #[derive(Debug, Serialize)]
