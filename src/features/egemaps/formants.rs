@@ -14,7 +14,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
-use super::{frame_count, hamming, Spectrum, STEP_S};
+use super::{frame_count, hamming, samples, Spectrum, STEP_S};
 
 /// 20 ms analysis frames (§1).
 const FRAME_S: f64 = 0.020;
@@ -26,10 +26,6 @@ const LPC_ORDER: usize = 11;
 const N_FORMANTS: usize = 5;
 const MIN_F: f64 = 50.0;
 const MAX_F: f64 = 5450.0;
-
-fn samples(sec: f64, fs: f64) -> usize {
-    (sec * fs).round() as usize
-}
 
 /// F1–F3 of one 20 ms frame (docs/egemaps.md §7; openSMILE cFormantLpc).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -26,6 +26,11 @@ use realfft::{RealFftPlanner, RealToComplex};
 /// The frame step of every descriptor: 10 ms.
 pub const STEP_S: f64 = 0.010;
 
+/// `sec` seconds in samples at `fs` Hz, rounded (20 ms → 320, 60 ms → 960 at 16 kHz).
+pub fn samples(sec: f64, fs: f64) -> usize {
+    (sec * fs).round() as usize
+}
+
 /// Number of complete frames of `size` samples every `hop` samples (no padding: openSMILE drops
 /// incomplete frames and aligns frame i's first sample at i · hop).
 pub fn frame_count(n_samples: usize, size: usize, hop: usize) -> usize {
@@ -371,7 +376,7 @@ impl Egemaps {
 
     /// The shortest input with a value: one 60 ms frame.
     fn min_samples(&self) -> usize {
-        (0.060 * self.fs).round() as usize
+        samples(0.060, self.fs)
     }
 
     fn descriptors(&self, x: &[f32]) -> Descriptors {

@@ -3,7 +3,7 @@
 //! gate (cValbasedSelector on the frame RMS). Ported from the numpy re-implementation that matched
 //! openSMILE 3.0.1 frame by frame; arithmetic is f64 where openSMILE uses float.
 
-use super::{frame_count, gaussian, Spectrum, STEP_S};
+use super::{frame_count, gaussian, samples, Spectrum, STEP_S};
 
 /// 60 ms analysis frames (§1).
 const FRAME_S: f64 = 0.060;
@@ -39,11 +39,6 @@ const COST_EMPTY: f64 = 999.0;
 /// Viterbi states: N_CAND candidate slots, then "unvoiced".
 const N_STATES: usize = N_CAND + 1;
 const UNVOICED: usize = N_CAND;
-
-/// Frames in samples (rounded; 960 at 16 kHz).
-fn samples(sec: f64, fs: f64) -> usize {
-    (sec * fs).round() as usize
-}
 
 /// The F0 contour of one utterance and the 60 ms magnitude spectra it was computed from (§3).
 pub struct Pitch {

@@ -2,7 +2,7 @@
 //! alpha ratio, Hammarberg index, spectral slopes, spectral flux, MFCC 1–4, and the frame energies
 //! of the equivalent sound level. Values are unsmoothed; `functionals::sma3` smooths them.
 
-use super::{frame_count, hamming, Spectrum};
+use super::{frame_count, hamming, samples, Spectrum, STEP_S};
 
 /// Mel bands of the loudness / MFCC filterbank (§8, §10).
 const N_MEL: usize = 26;
@@ -91,8 +91,8 @@ fn ratio_db(num: f64, den: f64) -> f64 {
 impl SpectralAnalyser {
     pub fn new(fs: f64) -> SpectralAnalyser {
         // Half-up rounding: at 22.05 kHz openSMILE's hop is 221 samples (checked against opensmile).
-        let frame = (0.020 * fs).round().max(2.0) as usize;
-        let hop = (0.010 * fs).round().max(1.0) as usize;
+        let frame = samples(0.020, fs).max(2);
+        let hop = samples(STEP_S, fs).max(1);
         let n_fft = frame.next_power_of_two();
         let df = fs / n_fft as f64;
         let n_bins = n_fft / 2 + 1;

@@ -5,6 +5,7 @@
 //! jitter and shimmer are written from the description in §4 only.
 
 use super::pitch::parabola_vertex;
+use super::samples;
 
 /// Harmonics searched (cHarmonics nHarmonics).
 const N_HARMONICS: usize = 100;
@@ -18,10 +19,6 @@ const HNR_MAX_RATIO: f64 = 10e10;
 /// cPitchJitter searchRangeRel and minCC.
 const SEARCH_RANGE_REL: f64 = 0.1;
 const MIN_CC: f64 = 0.5;
-
-fn samples(sec: f64, fs: f64) -> usize {
-    (sec * fs).round() as usize
-}
 
 /// HNR in dB from the ACF of the 60 ms frame's power spectrum; 0 when f0_hz == 0.
 ///
