@@ -449,8 +449,8 @@ impl Extractor {
             }
             FeatureSpec::LogMelStats(c) => Some(Extractor::LogMelStats(LogMel::new(c, sample_rate))),
             FeatureSpec::Imported(_) => None,
-            FeatureSpec::Egemaps(_) | FeatureSpec::Gemaps(_) => Some(Extractor::Egemaps {
-                extractor: Box::new(egemaps::Egemaps::new(sample_rate)),
+            FeatureSpec::Egemaps(c) | FeatureSpec::Gemaps(c) => Some(Extractor::Egemaps {
+                extractor: Box::new(egemaps::Egemaps::new(sample_rate).with_jitter(c.jitter)),
                 gemaps: matches!(spec, FeatureSpec::Gemaps(_)),
             }),
         }

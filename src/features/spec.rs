@@ -131,10 +131,38 @@ pub enum FeatureSpec {
     Gemaps(GemapsConfig),
 }
 
-/// eGeMAPS and GeMAPS have no options: the parameter sets are fixed by their definition.
+/// eGeMAPS and GeMAPS: the parameter sets are fixed by their definition; the one option is how
+/// jitter and shimmer are measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GemapsConfig {}
+pub struct GemapsConfig {
+    /// `opensmile` (default; left out of the key, so default keys predate the option) or `cycles`.
+    #[serde(default, skip_serializing_if = "JitterMethod::is_opensmile")]
+    pub jitter: JitterMethod,
+}
+
+impl GemapsConfig {
+    /// Options that the default leaves out of its key (see [`FeatureSpec::keys`]).
+    pub const OPTIONAL_KEYS: &'static [&'static str] = &["jitter"];
+}
+
+/// How eGeMAPS measures jitter and shimmer (docs/egemaps.md §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JitterMethod {
+    /// openSMILE's period search (cPitchJitter), for values comparable with the literature.
+    #[default]
+    Opensmile,
+    /// Glottal cycles in the LPC residual: within 10 % of the truth on vowels with known jitter and
+    /// shimmer, where openSMILE reads 0.76 of a true jitter.
+    Cycles,
+}
+
+impl JitterMethod {
+    fn is_opensmile(&self) -> bool {
+        *self == JitterMethod::Opensmile
+    }
+}
 
 impl Default for FeatureSpec {
     fn default() -> Self {
@@ -165,7 +193,8 @@ impl FeatureSpec {
     }
 
     /// The options a kind reads (besides `kind`), sorted: those its default serialises, and for a log-mel
-    /// kind the [`LogMelConfig::OPTIONAL_KEYS`] its default leaves out.
+    /// kind the [`LogMelConfig::OPTIONAL_KEYS`] its default leaves out (for eGeMAPS, the
+    /// [`GemapsConfig::OPTIONAL_KEYS`]).
     pub fn keys(kind: &str) -> Vec<String> {
         let Some(spec) = Self::default_of(kind) else { return Vec::new() };
         let mut keys: Vec<String> = match spec.key_params() {
@@ -174,6 +203,9 @@ impl FeatureSpec {
         };
         if spec.logmel().is_some() {
             keys.extend(LogMelConfig::OPTIONAL_KEYS.iter().map(|k| k.to_string()));
+        }
+        if matches!(spec, FeatureSpec::Egemaps(_) | FeatureSpec::Gemaps(_)) {
+            keys.extend(GemapsConfig::OPTIONAL_KEYS.iter().map(|k| k.to_string()));
         }
         keys.sort();
         keys
@@ -270,6 +302,19 @@ mod tests {
         );
         let FeatureSpec::Functionals(f) = parsed.unwrap() else { panic!("not functionals") };
         assert_eq!((f.logmel.cmvn.as_str(), f.logmel.top_db, f.logmel.active_db), ("meanvar", Some(80.0), Some(40.5)));
+    }
+
+    /// `jitter` stays out of the eGeMAPS key at its default (keys from before it hold), enters it when
+    /// set, is an option `keys` lists, and rejects an unknown method.
+    #[test]
+    fn egemaps_jitter_option_keys_only_when_set() {
+        assert_eq!(FeatureSpec::default_of("egemaps").unwrap().key_params(), serde_json::json!({ "kind": "egemaps" }));
+        let m = |v: &str| serde_json::from_str(&format!(r#"{{"jitter": "{v}"}}"#)).unwrap();
+        let parsed = FeatureSpec::parse("gemaps", m("cycles")).unwrap();
+        assert_eq!(parsed, FeatureSpec::Gemaps(GemapsConfig { jitter: JitterMethod::Cycles }));
+        assert_eq!(parsed.key_params(), serde_json::json!({ "kind": "gemaps", "jitter": "cycles" }));
+        assert!(FeatureSpec::parse("egemaps", m("praat")).is_err());
+        assert_eq!(FeatureSpec::keys("egemaps"), ["jitter"]);
     }
 
     /// The robust options stay out of the keys at their defaults (keys from before them hold), enter them

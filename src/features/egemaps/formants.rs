@@ -105,7 +105,7 @@ impl FormantTracker {
 }
 
 /// Autocorrelation r[0..=p] (no window), as cLpc method=acf.
-fn autocorrelation(y: &[f64], p: usize) -> Vec<f64> {
+pub(super) fn autocorrelation(y: &[f64], p: usize) -> Vec<f64> {
     (0..=p)
         .map(|l| if l < y.len() { y[..y.len() - l].iter().zip(&y[l..]).map(|(a, b)| a * b).sum() } else { 0.0 })
         .collect()
@@ -113,7 +113,7 @@ fn autocorrelation(y: &[f64], p: usize) -> Vec<f64> {
 
 /// Levinson–Durbin: A(z) = 1 + Σ a_i z^−i (a[0] = 1) from r[0..=p]; stops early (higher a_i = 0)
 /// if the prediction error vanishes.
-fn levinson(r: &[f64], p: usize) -> Vec<f64> {
+pub(super) fn levinson(r: &[f64], p: usize) -> Vec<f64> {
     let mut a = vec![0.0; p + 1];
     a[0] = 1.0;
     let mut e = r.first().copied().unwrap_or(0.0);

@@ -13,6 +13,7 @@
 //!
 //! Signals are handled in openSMILE's scale (16-bit PCM q / 32767) and in f64.
 
+pub mod cycles;
 pub mod formants;
 pub mod functionals;
 pub mod pitch;
@@ -22,6 +23,8 @@ pub mod voice;
 use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
+
+pub use crate::features::spec::JitterMethod;
 
 /// The frame step of every descriptor: 10 ms.
 pub const STEP_S: f64 = 0.010;
@@ -329,6 +332,7 @@ pub struct Egemaps {
     spectral: spectral::SpectralAnalyser,
     pitch: pitch::PitchTracker,
     formants: formants::FormantTracker,
+    jitter: JitterMethod,
 }
 
 /// Every descriptor of one utterance, per frame, unsmoothed: the 20 ms set (n25 frames) and the F0 set
@@ -371,7 +375,14 @@ impl Egemaps {
             spectral: spectral::SpectralAnalyser::new(fs),
             pitch: pitch::PitchTracker::new(fs),
             formants: formants::FormantTracker::new(fs),
+            jitter: JitterMethod::Opensmile,
         }
+    }
+
+    /// The same extractor measuring jitter and shimmer by `method` (docs/egemaps.md §4).
+    pub fn with_jitter(mut self, method: JitterMethod) -> Egemaps {
+        self.jitter = method;
+        self
     }
 
     /// The shortest input with a value: one 60 ms frame.
@@ -386,7 +397,10 @@ impl Egemaps {
         let pitch = self.pitch.track(&x);
         let formants = self.formants.track(&x);
         let n60 = pitch.f0_hz.len();
-        let (jitter, shimmer) = voice::jitter_shimmer(&x, &pitch.f0_hz, self.fs);
+        let (jitter, shimmer) = match self.jitter {
+            JitterMethod::Opensmile => voice::jitter_shimmer(&x, &pitch.f0_hz, self.fs),
+            JitterMethod::Cycles => cycles::jitter_shimmer(&x, &pitch.f0_hz, self.fs),
+        };
         let mut hnr = Vec::with_capacity(n60);
         let mut harmonics = Vec::with_capacity(n60);
         for i in 0..n60 {

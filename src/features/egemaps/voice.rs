@@ -377,14 +377,14 @@ pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], fs: f64) -> (Vec<f64>, Vec<f64>)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::features::egemaps::{gaussian, Spectrum};
     use crate::rng::Rng;
 
     const FS: f64 = 16000.0;
 
-    fn complex_200(n: usize) -> Vec<f64> {
+    pub(crate) fn complex_200(n: usize) -> Vec<f64> {
         // Harmonics h = 1..=10 of 200 Hz with amplitudes 1/h, phases 0.3 h.
         (0..n)
             .map(|i| {
