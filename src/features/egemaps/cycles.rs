@@ -303,41 +303,16 @@ fn normalised_dot(u: &[f64], v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::egemaps::frame_count;
-    use crate::features::egemaps::voice::tests::complex_200;
-
-    const FS: f64 = 16000.0;
+    use crate::features::egemaps::voice::tests::{assert_periodic_reads_none, jitter_of_alternating_pulses};
 
     #[test]
     fn periodic_signal_has_no_jitter_or_shimmer() {
-        let x = complex_200(8000);
-        let n = frame_count(x.len(), 960, 160);
-        let mut f0 = vec![200.0; n];
-        f0[10] = 0.0;
-        let (j, s) = jitter_shimmer(&x, &f0, FS);
-        assert_eq!(j.len(), n);
-        assert_eq!((j[10], s[10]), (0.0, 0.0));
-        for k in 0..n {
-            assert!(j[k] < 1e-3, "jitter {} at {k}", j[k]);
-            assert!(s[k] < 0.05, "shimmer {} at {k}", s[k]);
-        }
+        assert_periodic_reads_none(jitter_shimmer);
     }
 
     #[test]
     fn alternating_periods_read_their_true_jitter() {
-        // Decaying-sine pulses with periods alternating 80 and 84 samples: true jitterLocal 4/82.
-        let mut x = vec![0.0; 8000];
-        let mut t = 0usize;
-        let mut k = 0;
-        while t < x.len() {
-            for (n, v) in x.iter_mut().skip(t).take(80).enumerate() {
-                *v += 0.5 * (-(n as f64) / 15.0).exp() * (2.0 * std::f64::consts::PI * 800.0 * n as f64 / FS).sin();
-            }
-            t += if k % 2 == 0 { 80 } else { 84 };
-            k += 1;
-        }
-        let n = frame_count(x.len(), 960, 160);
-        let (j, _) = jitter_shimmer(&x, &vec![FS / 82.0; n], FS);
+        let j = jitter_of_alternating_pulses(jitter_shimmer);
         let voiced: Vec<f64> = j.iter().copied().filter(|&v| v > 0.0).collect();
         let mean = voiced.iter().sum::<f64>() / voiced.len() as f64;
         assert!((mean - 4.0 / 82.0).abs() < 0.1 * 4.0 / 82.0, "jitter {mean}");

@@ -384,7 +384,7 @@ pub(super) mod tests {
 
     const FS: f64 = 16000.0;
 
-    pub(crate) fn complex_200(n: usize) -> Vec<f64> {
+    fn complex_200(n: usize) -> Vec<f64> {
         // Harmonics h = 1..=10 of 200 Hz with amplitudes 1/h, phases 0.3 h.
         (0..n)
             .map(|i| {
@@ -429,13 +429,17 @@ pub(super) mod tests {
         assert_eq!(u, Harmonics { h1_h2: 0.0, h1_a3: 0.0, formant_amplitude: [-201.0; 3] });
     }
 
-    #[test]
-    fn periodic_signal_has_no_jitter_or_shimmer() {
+    /// A jitter / shimmer method: waveform, F0 per frame, sample rate → per-frame values.
+    pub(crate) type JitterFn = fn(&[f64], &[f64], f64) -> (Vec<f64>, Vec<f64>);
+
+    /// `method` reads a strictly periodic complex tone as neither jittered nor shimmered, and an
+    /// unvoiced frame as 0.
+    pub(crate) fn assert_periodic_reads_none(method: JitterFn) {
         let x = complex_200(8000);
         let n = super::super::frame_count(x.len(), 960, 160);
         let mut f0 = vec![200.0; n];
         f0[10] = 0.0;
-        let (j, s) = jitter_shimmer(&x, &f0, FS);
+        let (j, s) = method(&x, &f0, FS);
         assert_eq!(j.len(), n);
         assert_eq!((j[10], s[10]), (0.0, 0.0));
         for k in 0..n {
@@ -444,9 +448,9 @@ pub(super) mod tests {
         }
     }
 
-    #[test]
-    fn alternating_periods_show_jitter() {
-        // Decaying-sine pulses with periods alternating 80 and 84 samples: true jitterLocal 4/82 ≈ 4.9 %.
+    /// Decaying-sine pulses with periods alternating 80 and 84 samples (true jitterLocal 4/82 ≈ 4.9 %),
+    /// and `method`'s per-frame jitter of them with F0 at the mean period.
+    pub(crate) fn jitter_of_alternating_pulses(method: JitterFn) -> Vec<f64> {
         let mut x = vec![0.0; 8000];
         let mut t = 0usize;
         let mut k = 0;
@@ -458,8 +462,18 @@ pub(super) mod tests {
             k += 1;
         }
         let n = super::super::frame_count(x.len(), 960, 160);
-        let (j, _) = jitter_shimmer(&x, &vec![FS / 82.0; n], FS);
-        let mean = j.iter().sum::<f64>() / n as f64;
+        method(&x, &vec![FS / 82.0; n], FS).0
+    }
+
+    #[test]
+    fn periodic_signal_has_no_jitter_or_shimmer() {
+        assert_periodic_reads_none(jitter_shimmer);
+    }
+
+    #[test]
+    fn alternating_periods_show_jitter() {
+        let j = jitter_of_alternating_pulses(jitter_shimmer);
+        let mean = j.iter().sum::<f64>() / j.len() as f64;
         // A numpy mirror of this function gives 0.0433 (the integer-lag search pulls it below 4.9 %).
         assert!(mean > 0.01 && mean < 0.08, "jitter {mean}");
     }
