@@ -76,10 +76,13 @@ impl FormantTracker {
     /// One per 20 ms Hamming frame: frame_count(n, 0.020 fs, 0.010 fs).
     pub fn track(&self, x: &[f64]) -> Vec<Formants> {
         let n = frame_count(x.len(), self.frame_len, self.hop);
+        // Each frame's roots start the next frame's root search: neighbouring frames 10 ms apart have
+        // nearly the same polynomial, so the iteration converges in a few steps instead of from a circle.
+        let mut warm = Vec::new();
         (0..n)
             .map(|i| {
                 let y = self.resample(&x[i * self.hop..i * self.hop + self.frame_len]);
-                formants_of(&y)
+                formants_of(&y, &mut warm)
             })
             .collect()
     }
@@ -133,7 +136,8 @@ pub(super) fn levinson(r: &[f64], p: usize) -> Vec<f64> {
 }
 
 /// F1–F3 from one resampled frame: LPC, roots of the sign-flipped polynomial, frequency filter, sort.
-fn formants_of(y: &[f64]) -> Formants {
+/// `warm` holds the previous frame's roots (the root search's start) and receives this frame's.
+fn formants_of(y: &[f64], warm: &mut Vec<Complex<f64>>) -> Formants {
     let r = autocorrelation(y, LPC_ORDER);
     if r[0].is_nan() || r[0] <= 0.0 {
         return Formants::default();
@@ -147,15 +151,16 @@ fn formants_of(y: &[f64]) -> Formants {
     }
     poly[LPC_ORDER] = 1.0;
     let mut cands: Vec<(f64, f64)> = Vec::with_capacity(N_FORMANTS);
-    for z in poly_roots(&poly) {
+    *warm = poly_roots(&poly, warm);
+    for &z in warm.iter() {
         // Roots outside the unit circle are reflected inside (1 / conj z).
-        let z = if z.norm() > 1.0 { z / z.norm_sqr() } else { z };
+        let z = if z.norm_sqr() > 1.0 { z / z.norm_sqr() } else { z };
         if z.im < 0.0 {
             continue;
         }
         let f = z.im.atan2(z.re).abs() * TARGET_FS / (2.0 * std::f64::consts::PI);
         if (MIN_F..=MAX_F).contains(&f) && cands.len() < N_FORMANTS {
-            cands.push((f, -z.norm().ln() * TARGET_FS / std::f64::consts::PI));
+            cands.push((f, -0.5 * z.norm_sqr().ln() * TARGET_FS / std::f64::consts::PI));
         }
     }
     cands.sort_by(|p, q| p.0.total_cmp(&q.0));
@@ -181,7 +186,9 @@ fn horner(c: &[f64], z: Complex<f64>) -> (Complex<f64>, Complex<f64>) {
 
 /// All complex roots of the real polynomial Σ c_i z^i (ascending coefficients) by Aberth–Ehrlich
 /// iteration plus a Newton polish. Zero roots are split off exactly; the order is the solver's.
-pub(crate) fn poly_roots(coeffs: &[f64]) -> Vec<Complex<f64>> {
+/// `start`, when it holds as many values as there are nonzero roots (a neighbouring frame's roots),
+/// is where the iteration starts; if that does not converge quickly it restarts from the circle.
+pub(crate) fn poly_roots(coeffs: &[f64], start: &[Complex<f64>]) -> Vec<Complex<f64>> {
     let mut c: Vec<f64> = coeffs.to_vec();
     while c.len() > 1 && c[c.len() - 1] == 0.0 {
         c.pop();
@@ -197,54 +204,31 @@ pub(crate) fn poly_roots(coeffs: &[f64]) -> Vec<Complex<f64>> {
     }
     let lead = c[n];
     let b: Vec<f64> = c.iter().map(|v| v / lead).collect();
-    // Start on a circle of the roots' geometric-mean radius, rotated off the real axis so that no
-    // two starting points are conjugates (the iteration would keep them symmetric).
-    let radius = b[0].abs().powf(1.0 / n as f64);
-    let mut z: Vec<Complex<f64>> =
-        (0..n).map(|k| Complex::from_polar(radius, 2.0 * std::f64::consts::PI * k as f64 / n as f64 + 0.4)).collect();
-    let one = Complex::new(1.0, 0.0);
-    for _ in 0..500 {
-        let mut max_step: f64 = 0.0;
-        for k in 0..n {
-            let (p, dp) = horner(&b, z[k]);
-            if p.norm_sqr() == 0.0 {
-                continue;
-            }
-            if dp.norm_sqr() == 0.0 {
-                // A stationary point: nudge off it.
-                z[k] = z[k] * Complex::new(1.0, 1e-7) + Complex::new(1e-9, 1e-9);
-                max_step = f64::INFINITY;
-                continue;
-            }
-            let ratio = p / dp;
-            let mut s = Complex::new(0.0, 0.0);
-            for j in 0..n {
-                let d = z[k] - z[j];
-                if j != k && d.norm_sqr() > 0.0 {
-                    s += one / d;
-                }
-            }
-            let w = ratio / (one - ratio * s);
-            if w.re.is_finite() && w.im.is_finite() {
-                z[k] -= w;
-                // Squared, relative: no square roots in the inner loop.
-                max_step = max_step.max(w.norm_sqr() / z[k].norm_sqr().max(1.0));
-            }
-        }
-        // A relative step of 1e-13 (squared 1e-26): the Newton polish below takes the rest.
-        if max_step < 1e-26 {
-            break;
-        }
+    let warm = start.len() == n && start.iter().all(|z| z.re.is_finite() && z.im.is_finite() && z.norm_sqr() > 0.0);
+    let mut z: Vec<Complex<f64>> = Vec::new();
+    if warm {
+        // Rotated by distinct tiny angles: a conjugate-symmetric start stays symmetric under the
+        // iteration, and a pair could then never split into two real roots.
+        z = start.iter().enumerate().map(|(k, s)| s * Complex::from_polar(1.0, 1e-6 * (k + 1) as f64)).collect();
+    }
+    if !warm || !aberth(&b, &mut z, 30) {
+        // Start on a circle of the roots' geometric-mean radius, rotated off the real axis so that no
+        // two starting points are conjugates (the iteration would keep them symmetric).
+        let radius = b[0].abs().powf(1.0 / n as f64);
+        z = (0..n)
+            .map(|k| Complex::from_polar(radius, 2.0 * std::f64::consts::PI * k as f64 / n as f64 + 0.4))
+            .collect();
+        aberth(&b, &mut z, 500);
     }
     // Newton polish on the original polynomial, kept only where it lowers |p|.
     for zk in z.iter_mut() {
         for _ in 0..3 {
             let (p, dp) = horner(&c, *zk);
-            if dp.norm() == 0.0 {
+            if dp.norm_sqr() == 0.0 {
                 break;
             }
             let next = *zk - p / dp;
-            if horner(&c, next).0.norm() < p.norm() {
+            if horner(&c, next).0.norm_sqr() < p.norm_sqr() {
                 *zk = next;
             } else {
                 break;
@@ -253,6 +237,55 @@ pub(crate) fn poly_roots(coeffs: &[f64]) -> Vec<Complex<f64>> {
     }
     roots.extend(z);
     roots
+}
+
+/// Aberth–Ehrlich iteration on the monic polynomial `b` (ascending) from `z`, at most `iterations`
+/// sweeps; whether every root's relative step fell below 1e-8 (convergence is cubic, so the root is
+/// then good to far more digits, and the Newton polish takes the rest). A root whose step fell below
+/// that is not moved again (the others still see it), so a sweep costs only the unconverged roots.
+fn aberth(b: &[f64], z: &mut [Complex<f64>], iterations: usize) -> bool {
+    let n = z.len();
+    let mut done = vec![false; n];
+    for _ in 0..iterations {
+        let mut all_done = true;
+        for k in 0..n {
+            if done[k] {
+                continue;
+            }
+            let (p, dp) = horner(b, z[k]);
+            if p.norm_sqr() == 0.0 {
+                done[k] = true;
+                continue;
+            }
+            if dp.norm_sqr() == 0.0 {
+                // A stationary point: nudge off it.
+                z[k] = z[k] * Complex::new(1.0, 1e-7) + Complex::new(1e-9, 1e-9);
+                all_done = false;
+                continue;
+            }
+            let ratio = p / dp;
+            let mut s = Complex::new(0.0, 0.0);
+            for j in 0..n {
+                let d = z[k] - z[j];
+                let d2 = d.norm_sqr();
+                if j != k && d2 > 0.0 {
+                    // 1 / d as conj(d) / |d|², one division instead of num-complex's two.
+                    s += d.conj() * (1.0 / d2);
+                }
+            }
+            let w = ratio / (Complex::new(1.0, 0.0) - ratio * s);
+            if w.re.is_finite() && w.im.is_finite() {
+                z[k] -= w;
+                // Squared, relative: no square roots in the inner loop.
+                done[k] = w.norm_sqr() / z[k].norm_sqr().max(1.0) < 1e-16;
+            }
+            all_done &= done[k];
+        }
+        if all_done {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -268,7 +301,7 @@ mod tests {
     fn root_finder_on_known_polynomials() {
         // (z − 0.5)(z + 0.3)(z² − 1.2z + 0.72): z⁴ − 1.4z³ + 0.81z² + 0.036z − 0.108.
         let coeffs = expand(&[(0.5, 0.0), (-0.3, 0.0), (0.6, 0.6), (0.6, -0.6)]);
-        let r = poly_roots(&coeffs);
+        let r = poly_roots(&coeffs, &[]);
         assert_eq!(r.len(), 4);
         for (re, im) in [(0.5, 0.0), (-0.3, 0.0), (0.6, 0.6), (0.6, -0.6)] {
             assert!(has_root(&r, re, im, 1e-10), "{r:?}");
@@ -287,14 +320,14 @@ mod tests {
             (0.0, 1.2),
             (0.0, -1.2),
         ];
-        let r = poly_roots(&expand(&want));
+        let r = poly_roots(&expand(&want), &[]);
         assert_eq!(r.len(), 11);
         for (re, im) in want {
             assert!(has_root(&r, re, im, 1e-8), "({re}, {im}) not in {r:?}");
         }
         let mut with_zero = vec![0.0, 0.0];
         with_zero.extend(expand(&[(2.0, 0.0), (3.0, 0.0)]));
-        let r = poly_roots(&with_zero);
+        let r = poly_roots(&with_zero, &[]);
         assert_eq!(r.len(), 4);
         assert!(has_root(&r, 0.0, 0.0, 1e-300) && has_root(&r, 2.0, 0.0, 1e-10) && has_root(&r, 3.0, 0.0, 1e-10));
     }
@@ -326,7 +359,7 @@ mod tests {
         }
         let a = levinson(&autocorrelation(&x, 2), 2);
         assert!((a[1] - a1).abs() < 0.02 && (a[2] - a2).abs() < 0.02, "{a:?}");
-        let roots = poly_roots(&[a[2], a[1], 1.0]);
+        let roots = poly_roots(&[a[2], a[1], 1.0], &[]);
         let f =
             roots.iter().map(|z| z.im.atan2(z.re).abs() * 16000.0 / (2.0 * std::f64::consts::PI)).fold(0.0, f64::max);
         assert!((f - 1000.0).abs() < 20.0, "{f}");

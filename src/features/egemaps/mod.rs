@@ -332,6 +332,8 @@ pub struct Egemaps {
     spectral: spectral::SpectralAnalyser,
     pitch: pitch::PitchTracker,
     formants: formants::FormantTracker,
+    /// The HNR's inverse-DFT kernel for the 60 ms frames' FFT length.
+    acf_cos: voice::CosTable,
     jitter: JitterMethod,
 }
 
@@ -370,10 +372,12 @@ fn selected(values: &[f64], n: usize, keep: impl Fn(usize) -> bool) -> Vec<f64> 
 impl Egemaps {
     pub fn new(sample_rate: u32) -> Egemaps {
         let fs = sample_rate as f64;
+        let pitch = pitch::PitchTracker::new(fs);
         Egemaps {
             fs,
             spectral: spectral::SpectralAnalyser::new(fs),
-            pitch: pitch::PitchTracker::new(fs),
+            acf_cos: voice::CosTable::new(pitch.n_fft()),
+            pitch,
             formants: formants::FormantTracker::new(fs),
             jitter: JitterMethod::Opensmile,
         }
@@ -405,7 +409,7 @@ impl Egemaps {
         let mut harmonics = Vec::with_capacity(n60);
         for i in 0..n60 {
             let f0 = pitch.f0_hz[i];
-            hnr.push(voice::hnr_db(&pitch.magnitudes[i], f0, self.fs));
+            hnr.push(voice::hnr_db(&pitch.magnitudes[i], f0, self.fs, &self.acf_cos));
             let formant_hz = formants.get(i).map_or([0.0; 3], |f| f.freq);
             harmonics.push(voice::harmonics(&pitch.magnitudes[i], f0, formant_hz, self.fs));
         }

@@ -36,6 +36,8 @@ const W_RANGE: f64 = 1.0;
 const COST_UU: f64 = 1.0;
 /// Cost of a voiced↔voiced transition involving an empty candidate slot.
 const COST_EMPTY: f64 = 999.0;
+/// Frames whose log-frequency splines are solved together (SplinePlan::eval_lanes).
+const SPLINE_LANES: usize = 4;
 /// Viterbi states: N_CAND candidate slots, then "unvoiced".
 const N_STATES: usize = N_CAND + 1;
 const UNVOICED: usize = N_CAND;
@@ -109,20 +111,32 @@ impl PitchTracker {
         PitchTracker { spectrum, frame_len, hop, spline, weights, shifts, log_step, log_min }
     }
 
+    /// The FFT length of the 60 ms frames (the magnitudes have n_fft / 2 + 1 bins).
+    pub fn n_fft(&self) -> usize {
+        self.spectrum.n_fft
+    }
+
     /// Tracks F0 over `x` (openSMILE scale q / 32767): one value per complete 60 ms frame, 10 ms apart.
     pub fn track(&self, x: &[f64]) -> Pitch {
         let n_frames = frame_count(x.len(), self.frame_len, self.hop);
         let mut magnitudes = Vec::with_capacity(n_frames);
-        let mut candidates = Vec::with_capacity(n_frames);
         let mut loud = Vec::with_capacity(n_frames);
         for i in 0..n_frames {
             let frame = &x[i * self.hop..i * self.hop + self.frame_len];
-            let mag = self.spectrum.magnitudes(frame);
-            candidates.push(self.candidates(&mag));
-            magnitudes.push(mag);
+            magnitudes.push(self.spectrum.magnitudes(frame));
             // Energy gate input: RMS of the Gaussian-windowed frame (cEnergy on winG60).
             let e: f64 = frame.iter().zip(&self.spectrum.window).map(|(s, w)| (s * w) * (s * w)).sum();
             loud.push((e / self.frame_len as f64).sqrt() > ENERGY_THRESHOLD);
+        }
+        // The spline of SPLINE_LANES frames is solved at once: each frame's sweep is a chain of
+        // dependent multiply-adds, and interleaving frames keeps the core busy during each one's latency.
+        let mut candidates = Vec::with_capacity(n_frames);
+        for group in magnitudes.chunks(SPLINE_LANES) {
+            let smoothed: Vec<Vec<f64>> = group.iter().map(|m| spec_smooth(&spec_enhance(m))).collect();
+            let refs: Vec<&[f64]> = smoothed.iter().map(|y| y.as_slice()).collect();
+            for scaled in self.spline.eval_lanes(&refs) {
+                candidates.push(self.candidates(&self.weighted(scaled)));
+            }
         }
         let states = viterbi(&candidates);
         let f0_hz = states
@@ -134,15 +148,14 @@ impl PitchTracker {
         Pitch { magnitudes, f0_hz }
     }
 
-    /// cSpecScale: enhance, smooth, spline onto the log2 grid, auditory weighting.
-    fn scaled_spectrum(&self, mag: &[f64]) -> Vec<f64> {
-        let y = spec_smooth(&spec_enhance(mag));
-        self.spline.eval(&y).into_iter().zip(&self.weights).map(|(v, &w)| if v > 0.0 { v * w } else { 0.0 }).collect()
+    /// cSpecScale's last step, the auditory weighting of the splined spectrum (negative values to 0).
+    fn weighted(&self, splined: Vec<f64>) -> Vec<f64> {
+        splined.into_iter().zip(&self.weights).map(|(v, &w)| if v > 0.0 { v * w } else { 0.0 }).collect()
     }
 
-    /// cPitchShs + cPitchBase: the subharmonic sum, its top 6 peaks, range filter, best-first swap.
-    fn candidates(&self, mag: &[f64]) -> [Candidate; N_CAND] {
-        let sp = self.scaled_spectrum(mag);
+    /// cPitchShs + cPitchBase on the scaled spectrum `sp` (cSpecScale: enhanced, smoothed, splined onto
+    /// the log2 grid, weighted): the subharmonic sum, its top 6 peaks, range filter, best-first swap.
+    fn candidates(&self, sp: &[f64]) -> [Candidate; N_CAND] {
         let n = sp.len();
         let mut ss = vec![0.0; n];
         let mut weight = 1.0;
@@ -163,11 +176,17 @@ impl PitchTracker {
         // Greedy top-6 of the strict local maxima: a peak goes before the first slot that is empty or
         // scores less (ties keep the earlier peak first), the list is cut to 6.
         let mut top: Vec<(f64, usize)> = Vec::with_capacity(N_CAND + 1);
+        // The list stays sorted, so once it is full only a peak above its last entry can enter: one
+        // comparison (evaluated without short-circuit, a single branch) rejects most bins.
+        let mut floor = f64::NEG_INFINITY;
         for j in 1..n.saturating_sub(1) {
-            if ss[j - 1] < ss[j] && ss[j] > ss[j + 1] {
+            if (ss[j] > floor) & (ss[j - 1] < ss[j]) & (ss[j] > ss[j + 1]) {
                 if let Some(k) = (0..N_CAND).find(|&k| k >= top.len() || top[k].0 == 0.0 || top[k].0 < ss[j]) {
                     top.insert(k, (ss[j], j));
                     top.truncate(N_CAND);
+                    if top.len() == N_CAND && top[N_CAND - 1].0 != 0.0 {
+                        floor = top[N_CAND - 1].0;
+                    }
                 }
             }
         }
@@ -216,20 +235,20 @@ fn spec_enhance(a: &[f64]) -> Vec<f64> {
     if n < 2 {
         return out;
     }
-    let mut pos = Vec::new();
-    if a[0] > a[1] {
-        pos.push(0);
-    }
+    // The maxima's positions, gathered without a branch per bin (a data-dependent branch there
+    // mispredicted on every other bin of a speech spectrum).
+    let mut pos = vec![0; n];
+    let mut count = 0;
+    pos[count] = 0;
+    count += (a[0] > a[1]) as usize;
     for i in 1..n - 1 {
-        if a[i] > a[i - 1] && a[i] >= a[i + 1] {
-            pos.push(i);
-        }
+        pos[count] = i;
+        count += ((a[i] > a[i - 1]) & (a[i] >= a[i + 1])) as usize;
     }
-    if a[n - 1] > a[n - 2] {
-        pos.push(n - 1);
-    }
+    pos[count] = n - 1;
+    count += (a[n - 1] > a[n - 2]) as usize;
     // With a single maximum openSMILE reads past its list (a bug never hit on real spectra); leave as is.
-    for w in pos.windows(2) {
+    for w in pos[..count].windows(2) {
         let (lo, hi) = (w[0] + 3, w[1].saturating_sub(3));
         for v in out.iter_mut().take(hi + 1).skip(lo) {
             *v = 0.0;
@@ -254,14 +273,14 @@ fn spec_smooth(a: &[f64]) -> Vec<f64> {
 /// the tridiagonal elimination factors and each point's interval weights — is computed once, so a
 /// frame costs a few multiply-adds per knot and per point instead of divisions.
 struct SplinePlan {
-    /// Per knot i (interior ones used): sig = (x_i − x_{i−1}) / (x_{i+1} − x_{i−1}), 1 / p_i with
-    /// p_i = sig · c_{i−1} + 2, the back-substitution factor c_i = (sig − 1) / p_i, 1 / (x_{i+1} − x_i)
-    /// and 6 / (x_{i+1} − x_{i−1}).
-    sig: Vec<f64>,
-    inv_p: Vec<f64>,
+    /// Per knot i (interior ones used), with sig_i = (x_i − x_{i−1}) / (x_{i+1} − x_{i−1}) and
+    /// p_i = sig_i · c_{i−1} + 2: the back-substitution factor c_i = (sig_i − 1) / p_i, 1 / (x_{i+1} − x_i).
+    /// The forward sweep u_i = alpha_i d_i − beta_i u_{i−1} with alpha_i = 6 / (x_{i+1} − x_{i−1}) / p_i
+    /// and beta_i = sig_i / p_i (one multiply-subtract on the sweep's dependency chain).
+    alpha: Vec<f64>,
+    beta: Vec<f64>,
     c: Vec<f64>,
     inv_h: Vec<f64>,
-    six_inv_d2: Vec<f64>,
     /// Per evaluation point: interval k, a, b, (a³ − a) h² / 6, (b³ − b) h² / 6.
     points: Vec<(usize, f64, f64, f64, f64)>,
 }
@@ -270,14 +289,14 @@ impl SplinePlan {
     /// Knots `x` (increasing, at least 2) and evaluation points `t` (each in or beyond the knots).
     fn new(x: &[f64], t: &[f64]) -> SplinePlan {
         let n = x.len();
-        let (mut sig, mut inv_p, mut c, mut six_inv_d2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut alpha, mut beta, mut c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let inv_h: Vec<f64> = (0..n).map(|i| if i + 1 < n { 1.0 / (x[i + 1] - x[i]) } else { 0.0 }).collect();
         for i in 1..n.saturating_sub(1) {
-            sig[i] = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
-            let p = sig[i] * c[i - 1] + 2.0;
-            inv_p[i] = 1.0 / p;
-            c[i] = (sig[i] - 1.0) / p;
-            six_inv_d2[i] = 6.0 / (x[i + 1] - x[i - 1]);
+            let sig = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
+            let p = sig * c[i - 1] + 2.0;
+            c[i] = (sig - 1.0) / p;
+            alpha[i] = 6.0 / (x[i + 1] - x[i - 1]) / p;
+            beta[i] = sig / p;
         }
         let mut k = 0usize;
         let points = t
@@ -291,21 +310,47 @@ impl SplinePlan {
                 (k, a, b, (a * a * a - a) * h * h / 6.0, (b * b * b - b) * h * h / 6.0)
             })
             .collect();
-        SplinePlan { sig, inv_p, c, inv_h, six_inv_d2, points }
+        SplinePlan { alpha, beta, c, inv_h, points }
     }
 
     /// The spline through (x_i, y_i) at every evaluation point.
+    #[cfg(test)]
     fn eval(&self, y: &[f64]) -> Vec<f64> {
-        let n = y.len();
-        let (mut m2, mut u) = (vec![0.0; n], vec![0.0; n]);
+        self.eval_lanes(&[y]).remove(0)
+    }
+
+    /// The splines through up to SPLINE_LANES value sets at once (each as `eval` would compute it, to
+    /// the bit): the lanes' sweeps run interleaved.
+    fn eval_lanes(&self, ys: &[&[f64]]) -> Vec<Vec<f64>> {
+        assert!(ys.len() <= SPLINE_LANES, "more value sets than lanes");
+        let n = self.inv_h.len();
+        let mut y = vec![[0.0; SPLINE_LANES]; n];
+        for (l, values) in ys.iter().enumerate() {
+            assert_eq!(values.len(), n, "values at other knots");
+            for (yi, &v) in y.iter_mut().zip(values.iter()) {
+                yi[l] = v;
+            }
+        }
+        let (mut m2, mut u) = (vec![[0.0; SPLINE_LANES]; n], vec![[0.0; SPLINE_LANES]; n]);
         for i in 1..n.saturating_sub(1) {
-            let d = (y[i + 1] - y[i]) * self.inv_h[i] - (y[i] - y[i - 1]) * self.inv_h[i - 1];
-            u[i] = (self.six_inv_d2[i] * d - self.sig[i] * u[i - 1]) * self.inv_p[i];
+            for l in 0..SPLINE_LANES {
+                let d = (y[i + 1][l] - y[i][l]) * self.inv_h[i] - (y[i][l] - y[i - 1][l]) * self.inv_h[i - 1];
+                u[i][l] = self.alpha[i] * d - self.beta[i] * u[i - 1][l];
+            }
         }
         for k in (0..n.saturating_sub(1)).rev() {
-            m2[k] = self.c[k] * m2[k + 1] + u[k];
+            for l in 0..SPLINE_LANES {
+                m2[k][l] = self.c[k] * m2[k + 1][l] + u[k][l];
+            }
         }
-        self.points.iter().map(|&(k, a, b, ca, cb)| a * y[k] + b * y[k + 1] + ca * m2[k] + cb * m2[k + 1]).collect()
+        (0..ys.len())
+            .map(|l| {
+                self.points
+                    .iter()
+                    .map(|&(k, a, b, ca, cb)| a * y[k][l] + b * y[k + 1][l] + ca * m2[k][l] + cb * m2[k + 1][l])
+                    .collect()
+            })
+            .collect()
     }
 }
 

@@ -20,33 +20,43 @@ const HNR_MAX_RATIO: f64 = 10e10;
 const SEARCH_RANGE_REL: f64 = 0.1;
 const MIN_CC: f64 = 0.5;
 
-/// HNR in dB from the ACF of the 60 ms frame's power spectrum; 0 when f0_hz == 0.
+/// cos(2π m / N), m = 0..N: the ACF's inverse-DFT kernel for an N-point spectrum, built once.
+pub struct CosTable(Vec<f64>);
+
+impl CosTable {
+    pub fn new(n: usize) -> CosTable {
+        CosTable((0..n).map(|m| (2.0 * std::f64::consts::PI * m as f64 / n as f64).cos()).collect())
+    }
+}
+
+/// HNR in dB from the ACF of the 60 ms frame's power spectrum; 0 when f0_hz == 0. `cos` is the
+/// table of the frame's FFT length (2 (magnitudes.len() − 1)).
 ///
 /// HNRdBACF: 10 log10(r[T0] / (r[0] − r[T0])) with T0 = floor(fs / F0) moved to the nearest local
 /// peak of the ACF, clamped to [−90, 110] dB; docs/egemaps.md §5; openSMILE cHarmonics. No window
 /// correction of the ACF (unlike Praat), which is why clean vowels give only ~9–14 dB.
-pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64) -> f64 {
+pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64, cos: &CosTable) -> f64 {
     let n_mag = magnitudes.len();
     if f0_hz.is_nan() || f0_hz <= 0.0 || n_mag < 3 {
         return 0.0;
     }
     let n_fft = 2 * (n_mag - 1);
+    assert_eq!(cos.0.len(), n_fft, "a cosine table of another FFT length");
     let power: Vec<f64> = magnitudes.iter().map(|m| m * m).collect();
     // ACF lag τ = |unnormalised inverse real DFT of the power spectrum| / n_mag (Ooura's rdft
     // inverse: halved DC and Nyquist terms). Only the few lags the peak search looks at are needed,
-    // so they are summed directly instead of running a full inverse FFT.
+    // so they are summed directly (cos(2π τ k / N) from the table) instead of running a full inverse FFT.
     let mut cache = vec![f64::NAN; n_mag];
     let mut acf = |tau: usize| -> f64 {
         if cache[tau].is_nan() {
-            let w = 2.0 * std::f64::consts::PI * tau as f64 / n_fft as f64;
             let nyq = if tau.is_multiple_of(2) { power[n_mag - 1] } else { -power[n_mag - 1] };
             let mut s = 0.5 * (power[0] + nyq);
-            // cos(w k) by rotation: two trigonometric calls per lag instead of one per bin.
-            let (cw, sw) = (w.cos(), w.sin());
-            let (mut c, mut si) = (cw, sw);
-            for p in power.iter().take(n_mag - 1).skip(1) {
-                s += p * c;
-                (c, si) = (c * cw - si * sw, si * cw + c * sw);
+            // (τ k) mod N, stepped without a division.
+            let mut m = tau;
+            for p in &power[1..n_mag - 1] {
+                s += p * cos.0[m];
+                m += tau;
+                m = if m >= n_fft { m - n_fft } else { m };
             }
             cache[tau] = s.abs() / n_mag as f64;
         }
@@ -120,12 +130,23 @@ pub fn harmonics(magnitudes: &[f64], f0_hz: f64, formant_hz: [f64; 3], fs: f64) 
     let frq = |b: usize| b as f64 * df;
     // First bin ≥ `from` above f, then the nearer of it and its left neighbour; 0 if f is past the end.
     let freq_to_bin = |f: f64, from: usize| -> usize {
-        for b in from.max(1)..n_bins {
-            if frq(b) > f {
-                return if frq(b) - f > f - frq(b - 1) { b - 1 } else { b };
-            }
+        // The bin just above f, found from f / df and corrected for rounding, not by a scan.
+        let start = from.max(1);
+        let mut b = start.max((f / df).floor().clamp(0.0, n_bins as f64) as usize);
+        while b > start && frq(b - 1) > f {
+            b -= 1;
         }
-        0
+        while b < n_bins && frq(b) <= f {
+            b += 1;
+        }
+        if b >= n_bins {
+            return 0;
+        }
+        if frq(b) - f > f - frq(b - 1) {
+            b - 1
+        } else {
+            b
+        }
     };
     let m = magnitudes;
     let is_peak = |n: usize| -> bool {
@@ -404,14 +425,14 @@ pub(super) mod tests {
     #[test]
     fn hnr_separates_harmonic_from_noise() {
         let m = mags(&complex_200(960));
-        let h = hnr_db(&m, 200.0, FS);
+        let h = hnr_db(&m, 200.0, FS, &CosTable::new(1024));
         assert!((h - HNR_COMPLEX_DB).abs() < 1e-3, "HNR {h}");
         let mut rng = Rng::new(7);
         let noise: Vec<f64> = (0..960).map(|_| rng.uniform() - 0.5).collect();
-        let h_noise = hnr_db(&mags(&noise), 200.0, FS);
+        let h_noise = hnr_db(&mags(&noise), 200.0, FS, &CosTable::new(1024));
         // numpy: −9.75 dB for this noise.
         assert!((h_noise + 9.751_875_947_518_963).abs() < 1e-3 && h_noise < h - 10.0, "noise HNR {h_noise}");
-        assert_eq!(hnr_db(&m, 0.0, FS), 0.0);
+        assert_eq!(hnr_db(&m, 0.0, FS, &CosTable::new(1024)), 0.0);
     }
 
     #[test]
