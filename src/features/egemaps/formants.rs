@@ -77,8 +77,7 @@ impl FormantTracker {
     pub fn track(&self, x: &[f64]) -> Vec<Formants> {
         let n = frame_count(x.len(), self.frame_len, self.hop);
         // Each frame's roots start the next frame's root search: neighbouring frames 10 ms apart have
-        // similar polynomials (on speech the warm search still takes about six sweeps; the gain is
-        // mostly from not updating roots that have converged, see `aberth`).
+        // similar polynomials (on speech the warm search still took about six sweeps per frame).
         let mut warm = Vec::new();
         (0..n)
             .map(|i| {
