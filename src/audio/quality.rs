@@ -11,6 +11,8 @@ use std::f64::consts::PI;
 
 use realfft::RealFftPlanner;
 
+use crate::util::lanes::dot;
+
 /// numpy's float64 eps: what pystoi adds to norms to avoid dividing by zero.
 const EPS: f64 = f64::EPSILON;
 /// STOI works at 10 kHz; other rates are resampled first.
@@ -379,24 +381,6 @@ impl OctaveResampler {
             })
             .collect()
     }
-}
-
-/// Σ a[i]·b[i] in four interleaved partial sums, so the compiler can use SIMD lanes (the resampler is
-/// most of STOI's time).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        sum += x * y;
-    }
-    sum
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

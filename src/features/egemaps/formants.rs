@@ -15,6 +15,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 
 use super::{frame_count, hamming, samples, Spectrum, STEP_S};
+use crate::util::lanes::dot;
 
 /// 20 ms analysis frames (§1).
 const FRAME_S: f64 = 0.020;
@@ -76,42 +77,69 @@ impl FormantTracker {
     /// One per 20 ms Hamming frame: frame_count(n, 0.020 fs, 0.010 fs).
     pub fn track(&self, x: &[f64]) -> Vec<Formants> {
         let n = frame_count(x.len(), self.frame_len, self.hop);
-        // Each frame's roots start the next frame's root search: neighbouring frames 10 ms apart have
-        // similar polynomials (on speech the warm search still took about six sweeps per frame).
-        let mut warm = Vec::new();
+        let (mut fft, mut state) = (self.spectrum.buffers(), self.state());
         (0..n)
             .map(|i| {
-                let y = self.resample(&x[i * self.hop..i * self.hop + self.frame_len]);
-                formants_of(&y, &mut warm)
+                let frame = &x[i * self.hop..i * self.hop + self.frame_len];
+                self.of_spectrum(self.spectrum.complex_in(frame, &mut fft), &mut state)
             })
             .collect()
     }
 
-    /// The band-limited 11 kHz signal the LPC analyses.
-    fn resample(&self, frame: &[f64]) -> Vec<f64> {
+    /// Whether frames of `frame_len` samples every `hop` through `spectrum` are this tracker's, so
+    /// that their spectra can be shared (the spectral descriptors' 20 ms frames are).
+    pub fn frames_like(&self, frame_len: usize, hop: usize, spectrum: &Spectrum) -> bool {
+        (frame_len, hop, spectrum.n_fft) == (self.frame_len, self.hop, self.spectrum.n_fft)
+            && spectrum.window == self.spectrum.window
+    }
+
+    /// The state a frame loop carries: see [`FormantState`].
+    pub fn state(&self) -> FormantState {
+        FormantState {
+            warm: Vec::new(),
+            half: self.inverse.make_input_vec(),
+            y: self.inverse.make_output_vec(),
+            scratch: self.inverse.make_scratch_vec(),
+        }
+    }
+
+    /// F1–F3 of one frame from its complex spectrum through this tracker's window and FFT, the
+    /// frames in order (`state` carries the previous frame's roots).
+    pub fn of_spectrum(&self, spec: &[Complex<f64>], state: &mut FormantState) -> Formants {
+        self.resample(spec, state);
+        formants_of(&state.y[..self.n_out], &mut state.warm)
+    }
+
+    /// The band-limited 11 kHz signal the LPC analyses, into `state.y[..n_out]`.
+    fn resample(&self, spec: &[Complex<f64>], state: &mut FormantState) {
         // y[i] = Re0 + Σ_{k=1}^{k_top} (Re_k cos θ − Im_k sin θ), θ = 2π k i / nI (Ooura's packed
         // imaginary part is −Im of realfft's): the inverse real FFT of length nI of (Re0, X_k / 2, 0…),
         // of which the first n_out samples are kept.
-        let spec = self.spectrum.complex(frame);
-        let mut half = self.inverse.make_input_vec();
+        let half = &mut state.half;
         half[0] = Complex::new(spec[0].re, 0.0);
-        for (h, c) in half.iter_mut().zip(&spec).skip(1).take(self.k_top) {
+        for (h, c) in half.iter_mut().zip(spec).skip(1).take(self.k_top) {
             *h = c * 0.5;
         }
-        let mut y = self.inverse.make_output_vec();
+        // The transform overwrites its input, so the zeros above k_top are written every frame.
+        half[self.k_top + 1..].fill(Complex::new(0.0, 0.0));
         // Lengths match by construction, so the FFT cannot fail.
-        let _ = self.inverse.process(&mut half, &mut y);
-        y.truncate(self.n_out);
-        y.iter_mut().for_each(|v| *v *= self.scale);
-        y
+        let _ = self.inverse.process_with_scratch(half, &mut state.y, &mut state.scratch);
+        state.y[..self.n_out].iter_mut().for_each(|v| *v *= self.scale);
     }
+}
+
+/// What a formant frame loop carries from frame to frame: the previous frame's roots (where the next
+/// root search starts) and the resampler's buffers.
+pub struct FormantState {
+    warm: Vec<Complex<f64>>,
+    half: Vec<Complex<f64>>,
+    y: Vec<f64>,
+    scratch: Vec<Complex<f64>>,
 }
 
 /// Autocorrelation r[0..=p] (no window), as cLpc method=acf.
 pub(super) fn autocorrelation(y: &[f64], p: usize) -> Vec<f64> {
-    (0..=p)
-        .map(|l| if l < y.len() { y[..y.len() - l].iter().zip(&y[l..]).map(|(a, b)| a * b).sum() } else { 0.0 })
-        .collect()
+    (0..=p).map(|l| if l < y.len() { dot(y, &y[l..]) } else { 0.0 }).collect()
 }
 
 /// Levinson–Durbin: A(z) = 1 + Σ a_i z^−i (a[0] = 1) from r[0..=p]; stops early (higher a_i = 0)

@@ -22,6 +22,7 @@ pub mod voice;
 
 use std::sync::Arc;
 
+use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
 pub use crate::features::spec::JitterMethod;
@@ -52,6 +53,14 @@ pub struct Spectrum {
     fft: Arc<dyn RealToComplex<f64>>,
 }
 
+/// A frame loop's transform buffers, reused from frame to frame (three allocations per frame cost
+/// more than the 320-point windowing).
+pub struct FftBuffers {
+    input: Vec<f64>,
+    scratch: Vec<Complex<f64>>,
+    output: Vec<Complex<f64>>,
+}
+
 impl Spectrum {
     pub fn new(window: Vec<f64>, n_fft: usize) -> Spectrum {
         assert!(window.len() <= n_fft, "a frame longer than its FFT");
@@ -59,25 +68,51 @@ impl Spectrum {
         Spectrum { window, n_fft, fft }
     }
 
-    /// The complex spectrum (n_fft / 2 + 1 bins) of `frame` (window length), windowed and padded.
-    pub fn complex(&self, frame: &[f64]) -> Vec<realfft::num_complex::Complex<f64>> {
-        let mut buf = vec![0.0; self.n_fft];
-        let pad = (self.n_fft - self.window.len()) / 2;
-        for (i, (x, w)) in frame.iter().zip(&self.window).enumerate() {
-            buf[pad + i] = x * w;
+    /// Buffers for [`Spectrum::complex_in`].
+    pub fn buffers(&self) -> FftBuffers {
+        FftBuffers {
+            input: self.fft.make_input_vec(),
+            scratch: self.fft.make_scratch_vec(),
+            output: self.fft.make_output_vec(),
         }
-        let mut out = self.fft.make_output_vec();
-        // Lengths match by construction, so the FFT cannot fail.
-        let _ = self.fft.process(&mut buf, &mut out);
-        out
     }
 
-    /// |X_k|, k = 0..=n_fft / 2 (no 1 / N scaling).
-    pub fn magnitudes(&self, frame: &[f64]) -> Vec<f64> {
-        // sqrt(re² + im²) rather than `norm` (hypot): the same to rounding here, and hypot was a
-        // quarter of the extractor's time.
-        self.complex(frame).iter().map(|c| (c.re * c.re + c.im * c.im).sqrt()).collect()
+    /// The complex spectrum (n_fft / 2 + 1 bins) of `frame` (window length), windowed and padded,
+    /// computed in `b`.
+    pub fn complex_in<'b>(&self, frame: &[f64], b: &'b mut FftBuffers) -> &'b [Complex<f64>] {
+        let pad = (self.n_fft - self.window.len()) / 2;
+        // The transform overwrites its input, so the padding is zeroed again every frame.
+        b.input[..pad].fill(0.0);
+        b.input[pad + self.window.len()..].fill(0.0);
+        for ((v, x), w) in b.input[pad..].iter_mut().zip(frame).zip(&self.window) {
+            *v = x * w;
+        }
+        // Lengths match by construction, so the FFT cannot fail.
+        let _ = self.fft.process_with_scratch(&mut b.input, &mut b.output, &mut b.scratch);
+        &b.output
     }
+
+    /// [`Spectrum::complex_in`] in buffers of its own.
+    pub fn complex(&self, frame: &[f64]) -> Vec<Complex<f64>> {
+        self.complex_in(frame, &mut self.buffers()).to_vec()
+    }
+
+    /// |X_k|, k = 0..=n_fft / 2 (no 1 / N scaling), computed in `b`.
+    pub fn magnitudes_in(&self, frame: &[f64], b: &mut FftBuffers) -> Vec<f64> {
+        magnitudes(self.complex_in(frame, b))
+    }
+
+    /// [`Spectrum::magnitudes_in`] in buffers of its own.
+    pub fn magnitudes(&self, frame: &[f64]) -> Vec<f64> {
+        self.magnitudes_in(frame, &mut self.buffers())
+    }
+}
+
+/// |X_k| of a complex spectrum.
+pub fn magnitudes(spectrum: &[Complex<f64>]) -> Vec<f64> {
+    // sqrt(re² + im²) rather than `norm` (hypot): the same to rounding here, and hypot was a quarter
+    // of the extractor's time.
+    spectrum.iter().map(|c| (c.re * c.re + c.im * c.im).sqrt()).collect()
 }
 
 /// Hamming window 0.54 − 0.46 cos(2πn / (N − 1)).
@@ -373,12 +408,15 @@ impl Egemaps {
     pub fn new(sample_rate: u32) -> Egemaps {
         let fs = sample_rate as f64;
         let pitch = pitch::PitchTracker::new(fs);
+        let spectral = spectral::SpectralAnalyser::new(fs);
+        let formants = formants::FormantTracker::new(fs);
+        assert!(formants.frames_like(spectral.frame, spectral.hop, &spectral.spectrum), "formant frames of their own");
         Egemaps {
             fs,
-            spectral: spectral::SpectralAnalyser::new(fs),
+            spectral,
             acf_cos: voice::CosTable::new(pitch.n_fft()),
             pitch,
-            formants: formants::FormantTracker::new(fs),
+            formants,
             jitter: JitterMethod::Opensmile,
         }
     }
@@ -394,12 +432,20 @@ impl Egemaps {
         samples(0.060, self.fs)
     }
 
-    fn descriptors(&self, x: &[f32]) -> Descriptors {
+    /// Every descriptor of `x`; formants only in frames with an F0 unless `all_formants` (the
+    /// functionals see them only there: frequency and bandwidth are gated by voicing, and the formant
+    /// amplitudes read them only where there are harmonics).
+    fn descriptors(&self, x: &[f32], all_formants: bool) -> Descriptors {
         // openSMILE reads 16-bit PCM as q / 32767; sertool decodes it as q / 32768.
         let x: Vec<f64> = x.iter().map(|&v| v as f64 * (32768.0 / 32767.0)).collect();
-        let spectral = self.spectral.frames(&x);
         let pitch = self.pitch.track(&x);
-        let formants = self.formants.track(&x);
+        // The formants analyse the spectral descriptors' 20 ms frames (checked in `new`).
+        let mut formants = Vec::new();
+        let mut state = self.formants.state();
+        let spectral = self.spectral.frames_with(&x, |t, spec| {
+            let wanted = all_formants || pitch.f0_hz.get(t).is_some_and(|&f| f > 0.0);
+            formants.push(if wanted { self.formants.of_spectrum(spec, &mut state) } else { Default::default() });
+        });
         let n60 = pitch.f0_hz.len();
         let (jitter, shimmer) = match self.jitter {
             JitterMethod::Opensmile => voice::jitter_shimmer(&x, &pitch.f0_hz, self.fs),
@@ -423,7 +469,7 @@ impl Egemaps {
         if x.len() < self.min_samples() {
             return vec![f64::NAN; EGEMAPS_NAMES.len()];
         }
-        let d = self.descriptors(x);
+        let d = self.descriptors(x, false);
         let s = &d.spectral;
         let n25 = s.loudness.len();
         // The F0-set functionals see every F0 frame but the last (docs/egemaps.md §1: openSMILE's end of
@@ -504,7 +550,7 @@ impl Egemaps {
         if x.len() < self.min_samples() {
             return Vec::new();
         }
-        let d = self.descriptors(x);
+        let d = self.descriptors(x, true);
         let s = &d.spectral;
         let e: Vec<Vec<f64>> = [&s.loudness, &s.alpha_ratio, &s.hammarberg, &s.slope_0_500, &s.slope_500_1500, &s.flux]
             .into_iter()

@@ -121,9 +121,10 @@ impl PitchTracker {
         let n_frames = frame_count(x.len(), self.frame_len, self.hop);
         let mut magnitudes = Vec::with_capacity(n_frames);
         let mut loud = Vec::with_capacity(n_frames);
+        let mut fft = self.spectrum.buffers();
         for i in 0..n_frames {
             let frame = &x[i * self.hop..i * self.hop + self.frame_len];
-            magnitudes.push(self.spectrum.magnitudes(frame));
+            magnitudes.push(self.spectrum.magnitudes_in(frame, &mut fft));
             // Energy gate input: RMS of the Gaussian-windowed frame (cEnergy on winG60).
             let e: f64 = frame.iter().zip(&self.spectrum.window).map(|(s, w)| (s * w) * (s * w)).sum();
             loud.push((e / self.frame_len as f64).sqrt() > ENERGY_THRESHOLD);
@@ -176,11 +177,17 @@ impl PitchTracker {
         // Greedy top-6 of the strict local maxima: a peak goes before the first slot that is empty or
         // scores less (ties keep the earlier peak first), the list is cut to 6.
         let mut top: Vec<(f64, usize)> = Vec::with_capacity(N_CAND + 1);
-        // The list stays sorted, so once it is full only a peak above its last entry can enter: one
-        // comparison (evaluated without short-circuit, a single branch) rejects most bins.
-        let mut floor = f64::NEG_INFINITY;
+        // The maxima are gathered first without a branch per bin (as in spec_enhance), then ranked.
+        // The list stays sorted, so once it is full only a peak above its last entry can enter.
+        let mut maxima = vec![0; n];
+        let mut count = 0;
         for j in 1..n.saturating_sub(1) {
-            if (ss[j] > floor) & (ss[j - 1] < ss[j]) & (ss[j] > ss[j + 1]) {
+            maxima[count] = j;
+            count += ((ss[j - 1] < ss[j]) & (ss[j] > ss[j + 1])) as usize;
+        }
+        let mut floor = f64::NEG_INFINITY;
+        for &j in &maxima[..count] {
+            if ss[j] > floor {
                 if let Some(k) = (0..N_CAND).find(|&k| k >= top.len() || top[k].0 == 0.0 || top[k].0 < ss[j]) {
                     top.insert(k, (ss[j], j));
                     top.truncate(N_CAND);

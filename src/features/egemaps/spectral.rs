@@ -2,7 +2,9 @@
 //! alpha ratio, Hammarberg index, spectral slopes, spectral flux, MFCC 1–4, and the frame energies
 //! of the equivalent sound level. Values are unsmoothed; `functionals::sma3` smooths them.
 
-use super::{frame_count, hamming, samples, Spectrum, STEP_S};
+use realfft::num_complex::Complex;
+
+use super::{frame_count, hamming, magnitudes, samples, Spectrum, STEP_S};
 
 /// Mel bands of the loudness / MFCC filterbank (§8, §10).
 const N_MEL: usize = 26;
@@ -48,9 +50,9 @@ struct SlopeBand {
 /// Everything that depends only on the sample rate, built once: the Hamming spectrum, the mel
 /// filterbank, the equal-loudness weights, the liftered DCT rows and the band limits in bins.
 pub struct SpectralAnalyser {
-    spectrum: Spectrum,
-    frame: usize,
-    hop: usize,
+    pub(super) spectrum: Spectrum,
+    pub(super) frame: usize,
+    pub(super) hop: usize,
     /// Bin frequencies k · fs / n_fft, k = 0..=n_fft / 2.
     freqs: Vec<f64>,
     mel_taps: Vec<MelTap>,
@@ -158,6 +160,12 @@ impl SpectralAnalyser {
 
     /// All descriptors of `x` (openSMILE scale, q / 32767), one value per complete 20 ms frame.
     pub fn frames(&self, x: &[f64]) -> SpectralFrames {
+        self.frames_with(x, |_, _| {})
+    }
+
+    /// [`SpectralAnalyser::frames`], handing each frame's complex spectrum (Hamming window, zero
+    /// padded) to `each` with the frame's index: the formant tracker analyses the same frames.
+    pub fn frames_with(&self, x: &[f64], mut each: impl FnMut(usize, &[Complex<f64>])) -> SpectralFrames {
         let n = frame_count(x.len(), self.frame, self.hop);
         let mut out = SpectralFrames {
             loudness: Vec::with_capacity(n),
@@ -170,9 +178,12 @@ impl SpectralAnalyser {
             energy: Vec::with_capacity(n),
         };
         let mut previous: Option<Vec<f64>> = None;
+        let mut fft = self.spectrum.buffers();
         for t in 0..n {
             let frame = &x[t * self.hop..t * self.hop + self.frame];
-            let mags = self.spectrum.magnitudes(frame);
+            let spec = self.spectrum.complex_in(frame, &mut fft);
+            each(t, spec);
+            let mags = magnitudes(spec);
             let power: Vec<f64> = mags.iter().map(|m| m * m).collect();
 
             let bands = self.mel_bands(&power);

@@ -50,10 +50,24 @@ pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64, cos: &CosTable) -> f64 {
     let mut acf = |tau: usize| -> f64 {
         if cache[tau].is_nan() {
             let nyq = if tau.is_multiple_of(2) { power[n_mag - 1] } else { -power[n_mag - 1] };
-            let mut s = 0.5 * (power[0] + nyq);
-            // (τ k) mod N, stepped without a division.
-            let mut m = tau;
-            for p in &power[1..n_mag - 1] {
+            // Four partial sums (as util::lanes), lane l at bins 4c + l + 1; cos index (τ k) mod N
+            // stepped without a division.
+            let inner = &power[1..n_mag - 1];
+            let step = 4 * tau % n_fft;
+            let mut m = [tau % n_fft, 2 * tau % n_fft, 3 * tau % n_fft, 4 * tau % n_fft];
+            let mut acc = [0.0; 4];
+            let chunks = inner.chunks_exact(4);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for l in 0..4 {
+                    acc[l] += c[l] * cos.0[m[l]];
+                    m[l] += step;
+                    m[l] = if m[l] >= n_fft { m[l] - n_fft } else { m[l] };
+                }
+            }
+            let mut s = 0.5 * (power[0] + nyq) + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+            let mut m = m[0];
+            for p in rest {
                 s += p * cos.0[m];
                 m += tau;
                 m = if m >= n_fft { m - n_fft } else { m };
@@ -166,7 +180,14 @@ pub fn harmonics(magnitudes: &[f64], f0_hz: f64, formant_hz: [f64; 3], fs: f64) 
     let mut found: Vec<Option<Harmonic>> = Vec::with_capacity(N_HARMONICS);
     let mut last = freq_to_bin(0.5 * f0_hz, 1);
     let first = freq_to_bin(0.5 * f0_hz, last);
+    // Only harmonics 1–2 and those within ±20 % of a formant are reported. Harmonic h's peak is
+    // searched from the bin of the previous one on, so once h F0 is 3 bins past 1.2 × the highest
+    // formant no later harmonic can be reported, and none of the earlier entries depends on them.
+    let reach = 1.2 * formant_hz.iter().fold(0.0f64, |a, &f| a.max(f)) + 3.0 * df;
     for h in 0..N_HARMONICS {
+        if h >= 3 && h as f64 * f0_hz > reach {
+            break;
+        }
         let hf = (h + 1) as f64 * f0_hz;
         let cb = freq_to_bin(hf, last);
         if cb == 0 && h > 0 {
@@ -213,25 +234,28 @@ pub fn harmonics(magnitudes: &[f64], f0_hz: f64, formant_hz: [f64; 3], fs: f64) 
         // No F0 harmonic to refer to (not seen in practice): report the frame as unvoiced.
         return Harmonics::unvoiced();
     }
-    let log0 = mag0.log10();
-    let mut rel = vec![0.0; found.len()];
+    // The same bin as the previous harmonic (F0 too low for the resolution): no harmonic here, and
+    // the entry is cleared so it can neither match a formant nor the next harmonic's bin.
+    let mut cleared = vec![false; found.len()];
     for h in 1..found.len() {
-        let Some(cur) = found[h] else {
-            rel[h] = REL_MISSING_DB;
-            continue;
-        };
-        let mut r = if cur.mag_interp > 0.0 { 20.0 * (cur.mag_interp.log10() - log0) } else { REL_FLOOR_DB };
-        r = r.max(REL_FLOOR_DB);
-        // The same bin as the previous harmonic (F0 too low for the resolution): no harmonic here,
-        // and the entry is cleared so it can neither match a formant nor the next harmonic's bin.
-        if let Some(prev) = found[h - 1] {
+        if let (Some(cur), Some(prev)) = (found[h], found[h - 1]) {
             if cur.bin == prev.bin {
-                r = REL_MISSING_DB;
+                cleared[h] = true;
                 found[h] = Some(Harmonic::default());
             }
         }
-        rel[h] = r;
     }
+    // Level relative to F0's harmonic, dB; computed only for the few harmonics reported.
+    let log0 = mag0.log10();
+    let rel = |h: usize| -> f64 {
+        match found[h] {
+            _ if h == 0 => 0.0,
+            None => REL_MISSING_DB,
+            Some(_) if cleared[h] => REL_MISSING_DB,
+            Some(cur) if cur.mag_interp > 0.0 => (20.0 * (cur.mag_interp.log10() - log0)).max(REL_FLOOR_DB),
+            Some(_) => REL_FLOOR_DB,
+        }
+    };
     // The strongest (raw magnitude) harmonic whose interpolated frequency is within ±20 % of fc.
     let near = |fc: f64| -> Option<usize> {
         let mut best = None;
@@ -247,14 +271,14 @@ pub fn harmonics(magnitudes: &[f64], f0_hz: f64, formant_hz: [f64; 3], fs: f64) 
         best
     };
     let clamp = |v: f64| v.clamp(-DIFF_LIMIT_DB, DIFF_LIMIT_DB);
-    let h1_h2 = clamp(rel[1] - rel[2]);
+    let h1_h2 = clamp(rel(1) - rel(2));
     let h1_a3 = match near(formant_hz[2]) {
-        Some(k) => clamp(rel[1] - rel[k]),
-        None => clamp(rel[1] + REL_MISSING_DB),
+        Some(k) => clamp(rel(1) - rel(k)),
+        None => clamp(rel(1) + REL_MISSING_DB),
     };
     let mut formant_amplitude = [0.0; 3];
     for (a, &fc) in formant_amplitude.iter_mut().zip(&formant_hz) {
-        *a = near(fc).map_or(0.0, |k| rel[k]);
+        *a = near(fc).map_or(0.0, rel);
     }
     Harmonics { h1_h2, h1_a3, formant_amplitude }
 }
@@ -279,6 +303,70 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
         sab / d
     } else {
         0.0
+    }
+}
+
+/// cc[i] = pearson(m[..l], m[l..2l]) with l = lo + i, each to the bit as `pearson` computes it, four
+/// lags at a time: a correlation is five sequential sums, each addition waiting on the one before,
+/// and four independent lags keep the core busy meanwhile (this search was a tenth of the
+/// extractor's time). `m` holds at least 2 (lo + cc.len() − 1) samples.
+fn lag_correlations(m: &[f64], lo: usize, cc: &mut [f64]) {
+    const LANES: usize = 4;
+    let full = cc.len() / LANES * LANES;
+    for g in (0..full).step_by(LANES) {
+        let l0 = lo + g;
+        // Lane q's a = m[..l0 + q] and b = m[l0 + q..2 (l0 + q)]; the first l0 terms are shared.
+        let mut sa = [0.0; LANES];
+        let mut sb = [0.0; LANES];
+        let mut run = 0.0;
+        for &v in &m[..l0] {
+            run += v;
+        }
+        for (q, s) in sa.iter_mut().enumerate() {
+            *s = run;
+            if q + 1 < LANES {
+                run += m[l0 + q];
+            }
+        }
+        for j in 0..l0 {
+            for q in 0..LANES {
+                sb[q] += m[l0 + q + j];
+            }
+        }
+        for q in 1..LANES {
+            for j in l0..l0 + q {
+                sb[q] += m[l0 + q + j];
+            }
+        }
+        let mut ma = [0.0; LANES];
+        let mut mb = [0.0; LANES];
+        for q in 0..LANES {
+            ma[q] = sa[q] / (l0 + q) as f64;
+            mb[q] = sb[q] / (l0 + q) as f64;
+        }
+        let (mut sab, mut saa, mut sbb) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        for j in 0..l0 {
+            for q in 0..LANES {
+                let (dx, dy) = (m[j] - ma[q], m[l0 + q + j] - mb[q]);
+                sab[q] += dx * dy;
+                saa[q] += dx * dx;
+                sbb[q] += dy * dy;
+            }
+        }
+        for q in 0..LANES {
+            for j in l0..l0 + q {
+                let (dx, dy) = (m[j] - ma[q], m[l0 + q + j] - mb[q]);
+                sab[q] += dx * dy;
+                saa[q] += dx * dx;
+                sbb[q] += dy * dy;
+            }
+            let d = (saa[q] * sbb[q]).sqrt();
+            cc[g + q] = if d > 0.0 { sab[q] / d } else { 0.0 };
+        }
+    }
+    for (i, c) in cc.iter_mut().enumerate().skip(full) {
+        let l = lo + i;
+        *c = pearson(&m[..l], &m[l..2 * l]);
     }
 }
 
@@ -342,10 +430,7 @@ pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], fs: f64) -> (Vec<f64>, Vec<f64>)
         let (mut n_diff, mut sum_diff) = (0usize, 0.0);
         let (mut sum_amp, mut sum_amp_diff) = (0.0, 0.0);
         while pos + 2 * hi + 1 < n {
-            for (i, c) in cc.iter_mut().enumerate() {
-                let l = lo + i;
-                *c = pearson(&m[pos..pos + l], &m[pos + l..pos + 2 * l]);
-            }
+            lag_correlations(&m[pos..], lo, &mut cc);
             // The largest strict local peak over lags 1 ..= n_lags − 3, the first of equals.
             let mut best: Option<usize> = None;
             for i in 1..n_lags - 2 {
@@ -484,6 +569,20 @@ pub(super) mod tests {
         }
         let n = super::super::frame_count(x.len(), 960, 160);
         method(&x, &vec![FS / 82.0; n], FS).0
+    }
+
+    #[test]
+    fn lag_correlations_are_pearsons_to_the_bit() {
+        let mut rng = Rng::new(3);
+        let m: Vec<f64> = (0..400).map(|i| (i as f64 * 0.21).sin() + 0.3 * rng.normal()).collect();
+        for (lo, n_lags) in [(1, 3), (5, 4), (60, 17), (71, 9)] {
+            let mut cc = vec![f64::NAN; n_lags];
+            lag_correlations(&m, lo, &mut cc);
+            for (i, c) in cc.iter().enumerate() {
+                let l = lo + i;
+                assert_eq!(c.to_bits(), pearson(&m[..l], &m[l..2 * l]).to_bits(), "lag {l}");
+            }
+        }
     }
 
     #[test]
