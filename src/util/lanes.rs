@@ -22,19 +22,22 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     sum
 }
 
-/// Σ a[i].
-pub fn sum(a: &[f64]) -> f64 {
+/// Σ (a[i] · w[i])² over the shorter length: the energy of a windowed frame.
+pub fn windowed_energy(a: &[f64], w: &[f64]) -> f64 {
+    let n = a.len().min(w.len());
+    let (a, w) = (&a[..n], &w[..n]);
     let mut acc = [0.0f64; 4];
-    let chunks = a.chunks_exact(4);
-    let rest = chunks.remainder();
-    for x in chunks {
+    let (ca, cw) = (a.chunks_exact(4), w.chunks_exact(4));
+    let (ra, rw) = (ca.remainder(), cw.remainder());
+    for (x, y) in ca.zip(cw) {
         for l in 0..4 {
-            acc[l] += x[l];
+            let v = x[l] * y[l];
+            acc[l] += v * v;
         }
     }
     let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for x in rest {
-        sum += x;
+    for (x, y) in ra.iter().zip(rw) {
+        sum += (x * y) * (x * y);
     }
     sum
 }
@@ -50,7 +53,8 @@ mod tests {
             let b: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).cos()).collect();
             let d: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - d).abs() < 1e-12, "n = {n}");
-            assert!((sum(&a) - a.iter().sum::<f64>()).abs() < 1e-12, "n = {n}");
+            let e: f64 = a.iter().zip(&b).map(|(x, y)| (x * y) * (x * y)).sum();
+            assert!((windowed_energy(&a, &b) - e).abs() < 1e-12, "n = {n}");
         }
         // Unequal lengths: the shorter one's.
         assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0]), 14.0);

@@ -4,6 +4,7 @@
 //! openSMILE 3.0.1 frame by frame; arithmetic is f64 where openSMILE uses float.
 
 use super::{frame_count, gaussian, samples, Spectrum, STEP_S};
+use crate::util::lanes;
 
 /// 60 ms analysis frames (§1).
 const FRAME_S: f64 = 0.060;
@@ -126,7 +127,7 @@ impl PitchTracker {
             let frame = &x[i * self.hop..i * self.hop + self.frame_len];
             magnitudes.push(self.spectrum.magnitudes_in(frame, &mut fft));
             // Energy gate input: RMS of the Gaussian-windowed frame (cEnergy on winG60).
-            let e: f64 = frame.iter().zip(&self.spectrum.window).map(|(s, w)| (s * w) * (s * w)).sum();
+            let e = lanes::windowed_energy(frame, &self.spectrum.window);
             loud.push((e / self.frame_len as f64).sqrt() > ENERGY_THRESHOLD);
         }
         // The spline of SPLINE_LANES frames is solved at once: each frame's sweep is a chain of

@@ -5,6 +5,7 @@
 use realfft::num_complex::Complex;
 
 use super::{frame_count, hamming, magnitudes, samples, Spectrum, STEP_S};
+use crate::util::lanes;
 
 /// Mel bands of the loudness / MFCC filterbank (§8, §10).
 const N_MEL: usize = 26;
@@ -200,7 +201,7 @@ impl SpectralAnalyser {
                 Some(prev) => self.flux(prev, &mags),
                 None => 0.0,
             });
-            out.energy.push(frame.iter().map(|v| v * v).sum::<f64>() / frame.len() as f64);
+            out.energy.push(lanes::dot(frame, frame) / frame.len() as f64);
             previous = Some(mags);
         }
         out

@@ -20,11 +20,13 @@ const HNR_MAX_RATIO: f64 = 10e10;
 const SEARCH_RANGE_REL: f64 = 0.1;
 const MIN_CC: f64 = 0.5;
 
-/// cos(2π m / N), m = 0..N: the ACF's inverse-DFT kernel for an N-point spectrum, built once.
+/// cos(2π m / N), m = 0..N: the ACF's inverse-DFT kernel for an N-point spectrum, built once. N is a
+/// power of two (every FFT here pads to one), so m mod N is m & (N − 1).
 pub struct CosTable(Vec<f64>);
 
 impl CosTable {
     pub fn new(n: usize) -> CosTable {
+        assert!(n.is_power_of_two(), "a cosine table of {n} points");
         CosTable((0..n).map(|m| (2.0 * std::f64::consts::PI * m as f64 / n as f64).cos()).collect())
     }
 }
@@ -46,31 +48,28 @@ pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64, cos: &CosTable) -> f64 {
     // ACF lag τ = |unnormalised inverse real DFT of the power spectrum| / n_mag (Ooura's rdft
     // inverse: halved DC and Nyquist terms). Only the few lags the peak search looks at are needed,
     // so they are summed directly (cos(2π τ k / N) from the table) instead of running a full inverse FFT.
+    let (table, mask) = (&cos.0[..n_fft], n_fft - 1);
     let mut cache = vec![f64::NAN; n_mag];
     let mut acf = |tau: usize| -> f64 {
         if cache[tau].is_nan() {
             let nyq = if tau.is_multiple_of(2) { power[n_mag - 1] } else { -power[n_mag - 1] };
-            // Four partial sums (as util::lanes), lane l at bins 4c + l + 1; cos index (τ k) mod N
-            // stepped without a division.
+            // Four partial sums (as util::lanes), lane l at bins 4c + l + 1; cos index τ k mod N.
             let inner = &power[1..n_mag - 1];
-            let step = 4 * tau % n_fft;
-            let mut m = [tau % n_fft, 2 * tau % n_fft, 3 * tau % n_fft, 4 * tau % n_fft];
+            let mut m = [tau, 2 * tau, 3 * tau, 4 * tau];
             let mut acc = [0.0; 4];
             let chunks = inner.chunks_exact(4);
             let rest = chunks.remainder();
             for c in chunks {
                 for l in 0..4 {
-                    acc[l] += c[l] * cos.0[m[l]];
-                    m[l] += step;
-                    m[l] = if m[l] >= n_fft { m[l] - n_fft } else { m[l] };
+                    acc[l] += c[l] * table[m[l] & mask];
+                    m[l] += 4 * tau;
                 }
             }
             let mut s = 0.5 * (power[0] + nyq) + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
             let mut m = m[0];
             for p in rest {
-                s += p * cos.0[m];
+                s += p * table[m & mask];
                 m += tau;
-                m = if m >= n_fft { m - n_fft } else { m };
             }
             cache[tau] = s.abs() / n_mag as f64;
         }
