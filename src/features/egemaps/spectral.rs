@@ -151,7 +151,11 @@ impl SpectralAnalyser {
             frame,
             hop,
             freqs,
-            mel_taps,
+            mel_taps: {
+                // Band by band, stably: bins stay in order within a band (mel_bands' summation order).
+                mel_taps.sort_by_key(|t| t.band);
+                mel_taps
+            },
             equal_loudness: equal,
             dct,
             slope_low,
@@ -210,8 +214,14 @@ impl SpectralAnalyser {
     /// The 26 mel band powers (no int16 scaling) of a power spectrum; docs/egemaps.md §8; openSMILE cMelspec.
     fn mel_bands(&self, power: &[f64]) -> [f64; N_MEL] {
         let mut bands = [0.0; N_MEL];
-        for tap in &self.mel_taps {
-            bands[tap.band] += tap.weight * power[tap.bin];
+        // The taps go band by band (bins in order within each), so a band's sum stays in a register
+        // instead of being stored and reloaded for every tap.
+        for taps in self.mel_taps.chunk_by(|a, b| a.band == b.band) {
+            let mut sum = 0.0;
+            for tap in taps {
+                sum += tap.weight * power[tap.bin];
+            }
+            bands[taps[0].band] = sum;
         }
         bands
     }
