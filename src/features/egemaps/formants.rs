@@ -147,6 +147,7 @@ pub(super) fn autocorrelation(y: &[f64], p: usize) -> Vec<f64> {
 pub(super) fn levinson(r: &[f64], p: usize) -> Vec<f64> {
     let mut a = vec![0.0; p + 1];
     a[0] = 1.0;
+    let mut prev = a.clone();
     let mut e = r.first().copied().unwrap_or(0.0);
     for m in 1..=p.min(r.len().saturating_sub(1)) {
         if e <= 0.0 {
@@ -154,7 +155,7 @@ pub(super) fn levinson(r: &[f64], p: usize) -> Vec<f64> {
         }
         let acc: f64 = r[m] + (1..m).map(|j| a[j] * r[m - j]).sum::<f64>();
         let k = -acc / e;
-        let prev = a.clone();
+        prev.copy_from_slice(&a);
         for j in 1..=m {
             a[j] = prev[j] + k * prev[m - j];
         }

@@ -49,31 +49,35 @@ pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64, cos: &CosTable) -> f64 {
     // inverse: halved DC and Nyquist terms). Only the few lags the peak search looks at are needed,
     // so they are summed directly (cos(2π τ k / N) from the table) instead of running a full inverse FFT.
     let (table, mask) = (&cos.0[..n_fft], n_fft - 1);
-    let mut cache = vec![f64::NAN; n_mag];
+    // The peak search revisits lags; the few computed are kept (a whole-spectrum cache was
+    // filled for every frame).
+    let mut cache: Vec<(usize, f64)> = Vec::with_capacity(8);
     let mut acf = |tau: usize| -> f64 {
-        if cache[tau].is_nan() {
-            let nyq = if tau.is_multiple_of(2) { power[n_mag - 1] } else { -power[n_mag - 1] };
-            // Four partial sums (as util::lanes), lane l at bins 4c + l + 1; cos index τ k mod N.
-            let inner = &power[1..n_mag - 1];
-            let mut m = [tau, 2 * tau, 3 * tau, 4 * tau];
-            let mut acc = [0.0; 4];
-            let chunks = inner.chunks_exact(4);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for l in 0..4 {
-                    acc[l] += c[l] * table[m[l] & mask];
-                    m[l] += 4 * tau;
-                }
-            }
-            let mut s = 0.5 * (power[0] + nyq) + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
-            let mut m = m[0];
-            for p in rest {
-                s += p * table[m & mask];
-                m += tau;
-            }
-            cache[tau] = s.abs() / n_mag as f64;
+        if let Some(&(_, v)) = cache.iter().find(|(t, _)| *t == tau) {
+            return v;
         }
-        cache[tau]
+        let nyq = if tau.is_multiple_of(2) { power[n_mag - 1] } else { -power[n_mag - 1] };
+        // Four partial sums (as util::lanes), lane l at bins 4c + l + 1; cos index τ k mod N.
+        let inner = &power[1..n_mag - 1];
+        let mut m = [tau, 2 * tau, 3 * tau, 4 * tau];
+        let mut acc = [0.0; 4];
+        let chunks = inner.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..4 {
+                acc[l] += c[l] * table[m[l] & mask];
+                m[l] += 4 * tau;
+            }
+        }
+        let mut s = 0.5 * (power[0] + nyq) + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+        let mut m = m[0];
+        for p in rest {
+            s += p * table[m & mask];
+            m += tau;
+        }
+        let v = s.abs() / n_mag as f64;
+        cache.push((tau, v));
+        v
     };
     let t0 = ((fs / f0_hz).floor() as usize).clamp(1, n_mag - 2);
     // Nearest local peak: T0, T0 − 1, T0 + 1, T0 − 2, … (lags with both neighbours only).
