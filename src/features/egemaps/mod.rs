@@ -92,11 +92,6 @@ impl Spectrum {
         &b.output
     }
 
-    /// [`Spectrum::complex_in`] in buffers of its own.
-    pub fn complex(&self, frame: &[f64]) -> Vec<Complex<f64>> {
-        self.complex_in(frame, &mut self.buffers()).to_vec()
-    }
-
     /// |X_k|, k = 0..=n_fft / 2 (no 1 / N scaling), computed in `b`.
     pub fn magnitudes_in(&self, frame: &[f64], b: &mut FftBuffers) -> Vec<f64> {
         magnitudes(self.complex_in(frame, b))
