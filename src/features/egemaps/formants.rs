@@ -105,6 +105,7 @@ impl FormantTracker {
 
     /// F1–F3 of one frame from its complex spectrum through this tracker's window and FFT, the
     /// frames in order (`state` carries the previous frame's roots).
+    #[inline(always)]
     pub fn of_spectrum(&self, spec: &[Complex<f64>], state: &mut FormantState) -> Formants {
         self.resample(spec, state);
         formants_of(&state.y[..self.n_out], &mut state.warm)

@@ -118,6 +118,7 @@ impl PitchTracker {
     }
 
     /// Tracks F0 over `x` (openSMILE scale q / 32767): one value per complete 60 ms frame, 10 ms apart.
+    #[inline(always)]
     pub fn track(&self, x: &[f64]) -> Pitch {
         let n_frames = frame_count(x.len(), self.frame_len, self.hop);
         let mut magnitudes = Vec::with_capacity(n_frames);
@@ -151,12 +152,14 @@ impl PitchTracker {
     }
 
     /// cSpecScale's last step, the auditory weighting of the splined spectrum (negative values to 0).
+    #[inline(always)]
     fn weighted(&self, splined: Vec<f64>) -> Vec<f64> {
         splined.into_iter().zip(&self.weights).map(|(v, &w)| if v > 0.0 { v * w } else { 0.0 }).collect()
     }
 
     /// cPitchShs + cPitchBase on the scaled spectrum `sp` (cSpecScale: enhanced, smoothed, splined onto
     /// the log2 grid, weighted): the subharmonic sum, its top 6 peaks, range filter, best-first swap.
+    #[inline(always)]
     fn candidates(&self, sp: &[f64]) -> [Candidate; N_CAND] {
         let n = sp.len();
         let mut ss = vec![0.0; n];
@@ -237,6 +240,7 @@ pub fn semitones(f0_hz: f64) -> f64 {
 }
 
 /// smileDsp_specEnhanceSHS: keep ±2 bins around each local maximum, zero the valleys between maxima.
+#[inline(always)]
 fn spec_enhance(a: &[f64]) -> Vec<f64> {
     let n = a.len();
     let mut out = a.to_vec();
@@ -266,6 +270,7 @@ fn spec_enhance(a: &[f64]) -> Vec<f64> {
 }
 
 /// cSpecScale specSmooth: (a[i−1] + 2a[i] + a[i+1]) / 4 with a[−1] = 0; the last bin is left untouched.
+#[inline(always)]
 fn spec_smooth(a: &[f64]) -> Vec<f64> {
     let mut out = a.to_vec();
     let mut prev = 0.0;
@@ -329,6 +334,7 @@ impl SplinePlan {
 
     /// The splines through up to SPLINE_LANES value sets at once (each as `eval` would compute it, to
     /// the bit): the lanes' sweeps run interleaved.
+    #[inline(always)]
     fn eval_lanes(&self, ys: &[&[f64]]) -> Vec<Vec<f64>> {
         assert!(ys.len() <= SPLINE_LANES, "more value sets than lanes");
         let n = self.inv_h.len();

@@ -170,6 +170,7 @@ impl SpectralAnalyser {
 
     /// [`SpectralAnalyser::frames`], handing each frame's complex spectrum (Hamming window, zero
     /// padded) to `each` with the frame's index: the formant tracker analyses the same frames.
+    #[inline(always)]
     pub fn frames_with(&self, x: &[f64], mut each: impl FnMut(usize, &[Complex<f64>])) -> SpectralFrames {
         let n = frame_count(x.len(), self.frame, self.hop);
         let mut out = SpectralFrames {

@@ -37,6 +37,7 @@ impl CosTable {
 /// HNRdBACF: 10 log10(r[T0] / (r[0] − r[T0])) with T0 = floor(fs / F0) moved to the nearest local
 /// peak of the ACF, clamped to [−90, 110] dB; docs/egemaps.md §5; openSMILE cHarmonics. No window
 /// correction of the ACF (unlike Praat), which is why clean vowels give only ~9–14 dB.
+#[inline(always)]
 pub fn hnr_db(magnitudes: &[f64], f0_hz: f64, fs: f64, cos: &CosTable) -> f64 {
     let n_mag = magnitudes.len();
     if f0_hz.is_nan() || f0_hz <= 0.0 || n_mag < 3 {
@@ -138,6 +139,7 @@ struct Harmonic {
 
 /// Harmonic differences and formant amplitudes; unvoiced (f0_hz == 0): h1_h2 = h1_a3 = 0, formant
 /// amplitudes −201 (docs/egemaps.md §2, §6).
+#[inline(always)]
 pub fn harmonics(magnitudes: &[f64], f0_hz: f64, formant_hz: [f64; 3], fs: f64) -> Harmonics {
     let n_bins = magnitudes.len();
     if f0_hz.is_nan() || f0_hz <= 0.0 || n_bins < 3 {
@@ -313,6 +315,7 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
 /// lags at a time: a correlation is five sequential sums, each addition waiting on the one before,
 /// and four independent lags keep the core busy meanwhile (this search was a tenth of the
 /// extractor's time). `m` holds at least 2 (lo + cc.len() − 1) samples.
+#[inline(always)]
 fn lag_correlations(m: &[f64], lo: usize, cc: &mut [f64]) {
     const LANES: usize = 4;
     let full = cc.len() / LANES * LANES;
@@ -398,6 +401,7 @@ fn peak_to_peak(x: &[f64]) -> f64 {
 /// an accepted period repeats the last values (0 after an unvoiced frame); one with a single period
 /// since the run began reports jitter 0. A port of this rule reproduced openSMILE's unsmoothed values on
 /// every voiced frame of the six synth clips of tests/data/egemaps_reference.json.
+#[inline(always)]
 pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], fs: f64) -> (Vec<f64>, Vec<f64>) {
     let frame_len = samples(0.060, fs);
     let hop = samples(0.010, fs).max(1);
